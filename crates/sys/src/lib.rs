@@ -1,0 +1,18 @@
+//! The few Linux syscalls berth needs that `libc` exposes only raw and `nix`/`rustix` lack:
+//! fork-like `clone` with namespace flags, `openat2` confined to a root, `close_range`, and the
+//! sealed-memfd re-exec that keeps the runtime binary out of reach of containers.
+//!
+//! This crate knows nothing about containers; callers decide what the flags mean.
+
+mod clone;
+mod fd;
+mod memfd;
+mod openat2;
+
+pub use clone::{clone_fork, CloneResult};
+pub use fd::{close_range_cloexec, set_cloexec};
+pub use memfd::{ensure_sealed_self, is_sealed_self};
+pub use openat2::{openat2, ResolveFlags};
+
+/// The result type of every call here: the raw `errno` as an `io::Error`.
+pub type Result<T> = std::io::Result<T>;

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds a busybox root filesystem from Debian's busybox-static (no network needed), writes an
+# OCI bundle for it and runs it with berth's runtime.
+set -euo pipefail
+berth=${BERTH:-target/release/berth}
+dir=${DEMO_DIR:-/tmp/berth-demo}
+rm -rf "$dir"
+mkdir -p "$dir"/rootfs/{bin,etc,proc,sys,dev,tmp}
+cp /bin/busybox "$dir/rootfs/bin/busybox"
+for applet in $(/bin/busybox --list); do
+    [ "$applet" = busybox ] || ln -s busybox "$dir/rootfs/bin/$applet"
+done
+echo "root:x:0:0:root:/root:/bin/sh" > "$dir/rootfs/etc/passwd"
+"$berth" runtime spec --bundle "$dir"
+jq '.process.terminal = false
+    | .hostname = "berth-demo"
+    | .process.args = ["sh", "-c", "echo \"Hello from a berth container\"; echo \"hostname: $(hostname)\"; echo \"pid: $$\"; echo \"processes:\"; ps"]' \
+    "$dir/config.json" > "$dir/config.json.new"
+mv "$dir/config.json.new" "$dir/config.json"
+"$berth" runtime --root "$dir/state" run --bundle "$dir" "berth-demo-$$"
