@@ -90,6 +90,7 @@ impl Drop for Rollback<'_> {
 }
 
 pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<ContainerRecord> {
+    crate::state::validate_id(&opts.id)?;
     let bundle =
         std::fs::canonicalize(&opts.bundle).ctx(|| format!("bundle {}", opts.bundle.display()))?;
     let spec = load_spec(&bundle)?;

@@ -192,7 +192,7 @@ mod tests {
         assert!(e(r#"{"namespaces":[{"type":"pid"},{"type":"pid"}]}"#).contains("twice"));
         assert!(e(r#"{"namespaces":[{"type":"user"}]}"#).contains("uidMappings"));
         assert!(
-            e(r#"{"namespaces":[{"type":"net","path":"/proc/self/ns/uts"}]}"#)
+            e(r#"{"namespaces":[{"type":"network","path":"/proc/self/ns/uts"}]}"#)
                 .contains("is not a net namespace")
         );
         assert!(

@@ -1,0 +1,189 @@
+//! Failures reach the caller as one clear message and leave nothing behind; hooks run at their
+//! lifecycle points with the state on stdin; a terminal reaches the caller's console socket.
+
+mod common;
+
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+/// Runs a bundle expected to fail and checks the message and that nothing was left.
+fn fails_cleanly(b: &Bundle, want: &[&str]) {
+    let rt = Runtime::new();
+    let id = unique_id("fail");
+    let (code, _out, err) = rt.run_bundle(b, &id);
+    assert_ne!(code, 0);
+    for w in want {
+        assert!(err.contains(w), "stderr {err:?} lacks {w:?}");
+    }
+    assert_eq!(err.lines().count(), 1, "one line, not a trace: {err:?}");
+    assert!(rt.ids().is_empty(), "state left: {:?}", rt.ids());
+    assert!(cgroup_dirs(&b.cgroups_path()).is_empty(), "cgroup left");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(b.rootfs().to_str().unwrap()), "mount left");
+}
+
+#[test]
+fn setup_errors_are_reported_and_leave_nothing() {
+    if skip() {
+        return;
+    }
+    let mut b = Bundle::busybox(&["true"]);
+    b.spec["process"]["cwd"] = json!("/no/such/dir");
+    fails_cleanly(&b, &["chdir to cwd", "/no/such/dir"]);
+
+    let b = Bundle::busybox(&["/bin/no-such-binary"]);
+    fails_cleanly(&b, &["/bin/no-such-binary", "no such file or directory"]);
+
+    let b = Bundle::busybox(&["no-such-command"]);
+    fails_cleanly(&b, &["executable file not found in $PATH"]);
+
+    let mut b = Bundle::busybox(&["true"]);
+    b.spec["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/x", "type": "nosuchfs", "source": "none"}));
+    fails_cleanly(&b, &["mounting nosuchfs", "/x"]);
+
+    let mut b = Bundle::busybox(&["true"]);
+    b.spec["process"]["cwd"] = json!("/proc/self/fd/3");
+    fails_cleanly(&b, &["goes through a file descriptor"]);
+
+    let mut b = Bundle::busybox(&["true"]);
+    b.spec["hooks"] = json!({"createRuntime": [{"path": "/bin/false"}]});
+    fails_cleanly(&b, &["hook /bin/false", "failed"]);
+
+    let mut b = Bundle::busybox(&["true"]);
+    let ns = b.spec["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "ipc");
+    ns.push(json!({"type": "ipc", "path": "/no/ns"}));
+    fails_cleanly(&b, &["/no/ns"]);
+}
+
+#[test]
+fn a_broken_config_is_named() {
+    let rt = Runtime::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.json"), "{not json").unwrap();
+    let out = rt.run(&[
+        "create",
+        "--bundle",
+        dir.path().to_str().unwrap(),
+        &unique_id("badcfg"),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("config.json"), "{err}");
+    let out = rt.run(&["create", "--bundle", "/nonexistent-bundle", "x"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent-bundle"));
+    let out = rt.run(&[
+        "create",
+        "--bundle",
+        dir.path().to_str().unwrap(),
+        "../escape",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid container id"));
+}
+
+#[test]
+fn hooks_run_in_order_with_state() {
+    if skip() {
+        return;
+    }
+    let rt = Runtime::new();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let log_path = log.path().to_str().unwrap().to_string();
+    // Host-side hooks append "<name> <status>" parsed from the state on stdin.
+    let host_hook = |name: &str| {
+        json!({"path": "/bin/sh", "args": ["sh", "-c", format!(
+            "read -r s; st=$(echo \"$s\" | sed 's/.*\"status\":\"\\([a-z]*\\)\".*/\\1/'); echo \"{name} $st\" >> {log_path}")]})
+    };
+    let mut b = Bundle::busybox(&["sh", "-c", "cat /start-hook"]);
+    b.spec["root"]["readonly"] = json!(false);
+    b.spec["hooks"] = json!({
+        "prestart": [host_hook("prestart")],
+        "createRuntime": [host_hook("createRuntime")],
+        "createContainer": [host_hook("createContainer")],
+        // startContainer runs inside the container: its path and files are the container's.
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "read -r s; echo \"started $s\" > /start-hook"]}],
+        "poststart": [host_hook("poststart")],
+        "poststop": [host_hook("poststop")],
+    });
+    let id = unique_id("hooks");
+    let (code, out, err) = rt.run_bundle(&b, &id);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("started {") && out.contains(&format!("\"id\":\"{id}\"")),
+        "{out}"
+    );
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(log.path()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.len() == 5 {
+            assert_eq!(
+                lines,
+                vec![
+                    "prestart creating",
+                    "createRuntime creating",
+                    "createContainer creating",
+                    "poststart running",
+                    "poststop stopped"
+                ]
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "hooks ran: {lines:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn terminal_goes_to_the_console_socket() {
+    if skip() {
+        return;
+    }
+    let rt = Runtime::new();
+    let sock_dir = tempfile::tempdir().unwrap();
+    let sock_path = sock_dir.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+    let mut b = Bundle::busybox(&["sh", "-c", "tty; echo size $(stty size)"]);
+    b.spec["process"]["terminal"] = json!(true);
+    b.spec["process"]["consoleSize"] = json!({"height": 30, "width": 100});
+    b.write();
+    let id = unique_id("tty");
+    let acceptor = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        berth_runtime::sync::recv_fd(conn.as_raw_fd()).unwrap()
+    });
+    rt.detached_ok(&[
+        "create",
+        "--console-socket",
+        sock_path.to_str().unwrap(),
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    let master = acceptor.join().unwrap();
+    rt.ok(&["start", &id]);
+    let mut f = std::fs::File::from(master);
+    let mut out = String::new();
+    let mut buf = [0u8; 1024];
+    let start = Instant::now();
+    while !out.contains("size") || !out.ends_with('\n') {
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+    assert!(out.contains("/dev/pts/0"), "{out:?}");
+    assert!(out.contains("size 30 100"), "{out:?}");
+    rt.ok(&["delete", "--force", &id]);
+}
