@@ -17,6 +17,7 @@ demo: build
 test: deps
 	$(CARGO) test --workspace
 	scripts/containerd-test.sh
+	scripts/dockerd-test.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -13,7 +13,7 @@ WARMUP=${WARMUP:-10}
 PHASE_RUNS=${PHASE_RUNS:-30}
 BERTH=$(realpath "${BERTH:-target/release/berth}")
 
-if [ "${BENCH_IN_NS:-}" != 1 ] && [ -s /sys/fs/cgroup/unified/cgroup.controllers ]; then
+if [ "${BENCH_IN_NS:-}" != 1 ] && [ -n "$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null)" ]; then
     BENCH_IN_NS=1 BERTH="$BERTH" exec unshare --mount --propagation private "$0" "$@"
 fi
 [ "${BENCH_IN_NS:-}" = 1 ] && umount /sys/fs/cgroup/unified
@@ -25,7 +25,7 @@ mkdir -p "$bundle"/rootfs/{bin,etc,proc,sys,dev,tmp}
 cp /bin/busybox "$bundle/rootfs/bin/busybox"
 for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$bundle/rootfs/bin/$a"; done
 "$BERTH" runtime spec --bundle "$bundle"
-jq '.process.terminal = false | .process.args = ["true"]' "$bundle/config.json" > "$bundle/c.json"
+jq '.ociVersion = "1.0.2" | .process.terminal = false | .process.args = ["true"]' "$bundle/config.json" > "$bundle/c.json"
 mv "$bundle/c.json" "$bundle/config.json"
 
 declare -A cmd=([berth]="$BERTH runtime" [runc]=runc [crun]=crun)
@@ -40,7 +40,7 @@ hf_args=()
 for rt in "${runtimes[@]}"; do
     hf_args+=(-n "$rt" "${cmd[$rt]} --root $work/state-$rt run --bundle $bundle bench-$rt")
 done
-hyperfine -N --style basic --warmup "$WARMUP" --runs "$RUNS" --export-json "$work/run.json" "${hf_args[@]}" >&2
+hyperfine -N ${HF_OPTS:---style basic} --warmup "$WARMUP" --runs "$RUNS" --export-json "$work/run.json" "${hf_args[@]}" >&2
 echo
 echo "| runtime | run (create+start+wait+delete) median | min | vs berth |"
 echo "|---|---|---|---|"

@@ -4,6 +4,11 @@
 # temporary directory and is removed on exit, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# In a pid namespace of its own, this script is pid 1: it reaps the daemons' orphans (shims)
+# and the kernel kills whatever is left when it exits.
+if [ "${BERTH_TEST_PIDNS:-}" != 1 ]; then
+    exec unshare --fork --pid --mount-proc env BERTH_TEST_PIDNS=1 "$0" "$@"
+fi
 berth=$(realpath "${BERTH:-target/debug/berth}")
 command -v containerd >/dev/null || { echo "containerd-test: containerd is not installed" >&2; exit 1; }
 
