@@ -329,3 +329,30 @@ fn no_pivot_and_readonly_proc_sys() {
         "the rootfs is /"
     );
 }
+
+#[test]
+fn time_namespace_offsets() {
+    if skip() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox(&["cut", "-d.", "-f1", "/proc/uptime"]);
+    b.spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
+    b.spec["linux"]["timeOffsets"] = json!({"boottime": {"secs": 864000, "nanosecs": 0}});
+    let out = run_ok(&rt, &b, "timens");
+    let inside: u64 = out.trim().parse().unwrap();
+    let host: u64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        inside >= host + 864000 - 5 && inside <= host + 864000 + 5,
+        "inside {inside}, host {host}"
+    );
+}

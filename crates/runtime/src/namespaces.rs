@@ -22,7 +22,8 @@ pub struct NamespacePlan {
 }
 
 fn flag(t: LinuxNamespaceType) -> CloneFlags {
-    CloneFlags::from_bits_truncate(t as i32)
+    // nix has no CLONE_NEWTIME: keep bits it does not name.
+    CloneFlags::from_bits_retain(t as i32)
 }
 
 /// Joining order: user first, mount last (its paths would stop resolving once inside).
@@ -179,6 +180,16 @@ mod tests {
         let p = NamespacePlan::new(&l).unwrap();
         assert_eq!(p.create, CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID);
         assert!(p.create_cgroupns && p.needs_fork());
+        assert!(
+            !p.creates(LinuxNamespaceType::Time),
+            "no time namespace was asked for"
+        );
+        let t = NamespacePlan::new(&linux(
+            r#"{"namespaces":[{"type":"time"},{"type":"mount"}]}"#,
+        ))
+        .unwrap();
+        assert!(t.creates(LinuxNamespaceType::Time) && t.needs_fork());
+        assert_eq!(t.create.bits(), libc::CLONE_NEWNS | 0x80);
         let order: Vec<_> = p.join.iter().map(|(t, _)| *t).collect();
         assert_eq!(
             order,
