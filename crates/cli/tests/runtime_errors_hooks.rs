@@ -187,3 +187,62 @@ fn terminal_goes_to_the_console_socket() {
     assert!(out.contains("size 30 100"), "{out:?}");
     rt.ok(&["delete", "--force", &id]);
 }
+
+#[test]
+fn foreground_run_relays_a_terminal() {
+    if skip() {
+        return;
+    }
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox(&["sh", "-c", "read l; echo got:$l; stty size; exit 5"]);
+    b.spec["process"]["terminal"] = json!(true);
+    b.write();
+    let pty = nix::pty::openpty(
+        Some(&nix::pty::Winsize {
+            ws_row: 40,
+            ws_col: 90,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        }),
+        None,
+    )
+    .unwrap();
+    let slave = std::fs::File::from(pty.slave);
+    let mut cmd = rt.cmd();
+    cmd.args([
+        "run",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &unique_id("fgtty"),
+    ])
+    .stdin(slave.try_clone().unwrap())
+    .stdout(slave.try_clone().unwrap())
+    .stderr(slave);
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(|_| ())
+                .map_err(std::io::Error::from)
+        })
+    };
+    let mut child = cmd.spawn().unwrap();
+    drop(cmd);
+    let mut master = std::fs::File::from(pty.master);
+    master.write_all(b"hello\r").unwrap();
+    let mut out = String::new();
+    let mut buf = [0u8; 1024];
+    let start = Instant::now();
+    while !out.contains("40 90") {
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{out:?}");
+    }
+    assert!(out.contains("got:hello"), "{out:?}");
+    assert!(out.contains("40 90"), "window size relayed: {out:?}");
+    assert_eq!(child.wait().unwrap().code(), Some(5));
+}
