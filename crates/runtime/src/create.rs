@@ -13,7 +13,7 @@ use oci_spec::runtime::{Hook, LinuxNamespaceType, Spec};
 
 use crate::error::{Context, Error, Result};
 use crate::hooks::{self, HookState};
-use crate::init::{child_main, ChildSetup};
+use crate::init::{spawn, ChildSetup};
 use crate::namespaces::{write_id_maps, NamespacePlan};
 use crate::rootfs::RootfsPlan;
 use crate::state::{
@@ -197,14 +197,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<ContainerRecord>
         create_runtime_hooks: !create_runtime.is_empty(),
         ready_sent: Default::default(),
     };
-    // SAFETY: the runtime is single-threaded on this path; the child only runs child_main.
-    let first = match unsafe { berth_sys::clone_fork(0) }.ctx(|| "forking".into())? {
-        berth_sys::CloneResult::Child => {
-            drop(parent);
-            child_main(&setup)
-        }
-        berth_sys::CloneResult::Parent { child } => child,
-    };
+    let first = spawn(&setup, parent.raw())?;
     drop(child);
     rollback.pids.push(first);
     cgroup.add_process(first)?;

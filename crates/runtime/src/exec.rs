@@ -9,7 +9,7 @@ use oci_spec::runtime::Process;
 use crate::console;
 use crate::container::Container;
 use crate::error::{Context, Error, Result};
-use crate::init::{child_main, ChildSetup};
+use crate::init::{spawn, ChildSetup};
 use crate::namespaces::NamespacePlan;
 use crate::state::{write_atomic, Status};
 use crate::sync::{self, Message};
@@ -77,14 +77,7 @@ pub fn exec(c: &Container<'_>, opts: &ExecOptions) -> Result<i32> {
         create_runtime_hooks: false,
         ready_sent: Default::default(),
     };
-    // SAFETY: single-threaded on this path; the child only runs child_main.
-    let first = match unsafe { berth_sys::clone_fork(0) }.ctx(|| "forking".into())? {
-        berth_sys::CloneResult::Child => {
-            drop(parent);
-            child_main(&setup)
-        }
-        berth_sys::CloneResult::Parent { child } => child,
-    };
+    let first = spawn(&setup, parent.raw())?;
     drop(child);
     let kill_first = || {
         let _ = nix::sys::signal::kill(

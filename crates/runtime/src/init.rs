@@ -45,8 +45,22 @@ pub(crate) struct ChildSetup<'a> {
     pub ready_sent: std::cell::Cell<bool>,
 }
 
+/// Forks the first child, which runs [`child_main`]; returns its pid. `parent_end` is the
+/// parent's side of the channel, closed in the child.
+pub(crate) fn spawn(setup: &ChildSetup<'_>, parent_end: RawFd) -> Result<i32> {
+    // SAFETY: the runtime is single-threaded on this path; the child only runs child_main.
+    match unsafe { berth_sys::clone_fork(0) }.ctx(|| "forking".into())? {
+        berth_sys::CloneResult::Child => {
+            // SAFETY: closing our copy of a descriptor the child does not use.
+            unsafe { libc::close(parent_end) };
+            child_main(setup)
+        }
+        berth_sys::CloneResult::Parent { child } => Ok(child),
+    }
+}
+
 /// Runs the child to its exec; on failure reports the error to the parent and exits.
-pub(crate) fn child_main(s: &ChildSetup<'_>) -> ! {
+fn child_main(s: &ChildSetup<'_>) -> ! {
     let Err(e) = first_child(s);
     // Once the init has said Ready, `create` has returned and nobody reads the channel: the
     // container's stderr is then the only place the user can see why it died.
