@@ -260,3 +260,39 @@ fn spec_and_features_documents() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("systemd-cgroup"));
 }
+
+/// A process that enters a container's pid namespace runs from a sealed memfd copy of berth,
+/// so a container process opening /proc/<pid>/exe cannot reach the host's binary
+/// (CVE-2019-5736). Watched from the host while the foreground `exec` waits.
+#[test]
+fn exec_runs_from_a_sealed_copy() {
+    if skip() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = Bundle::busybox(&["sleep", "60"]);
+    b.write();
+    let id = unique_id("sealed");
+    rt.detached_ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let mut child = rt
+        .cmd()
+        .args(["exec", &id, "sleep", "2"])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let exe = format!("/proc/{}/exe", child.id());
+    let start = Instant::now();
+    let mut seen = String::new();
+    while start.elapsed() < Duration::from_secs(2) {
+        seen = std::fs::read_link(&exe)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        if seen.starts_with("/memfd:") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(seen.starts_with("/memfd:berth"), "exec runs from {seen}");
+    assert!(child.wait().unwrap().success());
+    rt.ok(&["delete", "--force", &id]);
+}
