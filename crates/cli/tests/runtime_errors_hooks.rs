@@ -246,3 +246,52 @@ fn foreground_run_relays_a_terminal() {
     assert!(out.contains("40 90"), "window size relayed: {out:?}");
     assert_eq!(child.wait().unwrap().code(), Some(5));
 }
+
+/// A `create` killed before it wrote the state leaves its directory and cgroup; the next use of
+/// the id cleans them up (kills what is in the cgroup) instead of failing forever.
+#[test]
+fn what_a_killed_create_left_is_reclaimed() {
+    if skip() {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = Bundle::busybox(&["echo", "reclaimed"]);
+    b.write();
+    let id = unique_id("reclaim");
+    let layout = berth_cgroups::Layout::detect().unwrap();
+    let cg = berth_cgroups::Cgroup::new(&layout, &b.cgroups_path()).unwrap();
+    cg.create().unwrap();
+    let mut straggler = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    cg.add_process(straggler.id() as i32).unwrap();
+    let mut dead = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    let dir = rt.root.path().join(&id);
+    std::fs::create_dir_all(&dir).unwrap();
+    let creator = json!({"pid": dead_pid, "start_time": 1, "cgroup": cg});
+    std::fs::write(dir.join("creator.json"), creator.to_string()).unwrap();
+
+    let (code, out, err) = rt.run_bundle(&b, &id);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "reclaimed\n");
+    let status = straggler.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "the old cgroup's process was killed"
+    );
+    assert!(cgroup_dirs(&b.cgroups_path()).is_empty());
+    // delete --force clears an abandoned directory too, and is fine with nothing at all.
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("creator.json"),
+        json!({"pid": dead_pid, "start_time": 1, "cgroup": null}).to_string(),
+    )
+    .unwrap();
+    rt.ok(&["delete", "--force", &id]);
+    assert!(!dir.exists());
+    rt.ok(&["delete", "--force", &id]);
+}

@@ -160,6 +160,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<ContainerRecord>
     let cgroup = Cgroup::new(&Layout::detect()?, &cg_path)?;
     cgroup.create()?;
     rollback.cgroup = Some(cgroup.clone());
+    root.record_creator(&opts.id, Some(&cgroup))?;
     let mut resources = linux.resources().clone().unwrap_or_default();
     resources.set_devices(Some(crate::rootfs::devices::cgroup_rules(
         resources.devices().as_deref().unwrap_or_default(),

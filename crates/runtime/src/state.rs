@@ -18,6 +18,15 @@ use crate::error::{Context, Error, Result};
 pub const STATE_VERSION: u32 = 1;
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
+pub const CREATOR_FILE: &str = "creator.json";
+
+/// Who is creating a container, until its state is written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Creator {
+    pid: i32,
+    start_time: u64,
+    cgroup: Option<Cgroup>,
+}
 
 /// OCI status of a container, as `state` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,13 +95,73 @@ impl StateRoot {
         fs::create_dir_all(&self.path)
             .ctx(|| format!("creating state root {}", self.path.display()))?;
         let dir = self.dir(id);
-        match fs::create_dir(&dir) {
-            Ok(()) => Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Err(Error::Exists(id.into()))
+        for attempt in 0..2 {
+            match fs::create_dir(&dir) {
+                Ok(()) => {
+                    self.record_creator(id, None)?;
+                    return Ok(dir);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if attempt == 1 || !self.reclaim_if_abandoned(id)? {
+                        return Err(Error::Exists(id.into()));
+                    }
+                }
+                Err(e) => {
+                    return Err(e).ctx(|| format!("creating state directory {}", dir.display()))
+                }
             }
-            Err(e) => Err(e).ctx(|| format!("creating state directory {}", dir.display())),
         }
+        Err(Error::Exists(id.into()))
+    }
+
+    /// Notes who is creating `id` and, once made, its cgroup: if that process is killed before it
+    /// writes the state, the next claim of the id knows what to clean up.
+    pub fn record_creator(&self, id: &str, cgroup: Option<&Cgroup>) -> Result<()> {
+        let pid = std::process::id() as i32;
+        let creator = Creator {
+            pid,
+            start_time: process_start_time(pid).unwrap_or(0),
+            cgroup: cgroup.cloned(),
+        };
+        let data = serde_json::to_vec(&creator).expect("creator serializes");
+        write_atomic(&self.dir(id).join(CREATOR_FILE), &data)
+    }
+
+    /// Removes what a creator that died before finishing left behind: its cgroup and its
+    /// directory. False when the container exists or its creator is still at work.
+    pub fn reclaim_if_abandoned(&self, id: &str) -> Result<bool> {
+        let dir = self.dir(id);
+        if !dir.is_dir() || dir.join(STATE_FILE).exists() {
+            return Ok(false);
+        }
+        match fs::read(dir.join(CREATOR_FILE)) {
+            Ok(data) => {
+                if let Ok(c) = serde_json::from_slice::<Creator>(&data) {
+                    if process_start_time(c.pid) == Some(c.start_time) {
+                        return Ok(false);
+                    }
+                    if let Some(cg) = c.cgroup {
+                        let _ = cg.kill_all(libc::SIGKILL);
+                        cg.destroy()?;
+                    }
+                }
+            }
+            // Between mkdir and the creator file: give a live creator time to write it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let young = fs::metadata(&dir)
+                    .and_then(|m| m.modified())
+                    .map(|t| t.elapsed().unwrap_or_default() < std::time::Duration::from_secs(5))
+                    .unwrap_or(false);
+                if young {
+                    return Ok(false);
+                }
+            }
+            Err(e) => {
+                return Err(e).ctx(|| format!("reading {}", dir.join(CREATOR_FILE).display()))
+            }
+        }
+        fs::remove_dir_all(&dir).ctx(|| format!("removing abandoned {}", dir.display()))?;
+        Ok(true)
     }
 
     pub fn load(&self, id: &str) -> Result<ContainerRecord> {
@@ -229,16 +298,28 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let root = StateRoot::new(tmp.path().join("root"));
         root.claim("c1").unwrap();
-        assert!(matches!(root.claim("c1"), Err(Error::Exists(_))));
+        assert!(
+            matches!(root.claim("c1"), Err(Error::Exists(_))),
+            "the creator is alive"
+        );
         let p = root.dir("c1").join("f");
         write_atomic(&p, b"one").unwrap();
         write_atomic(&p, b"two").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
         assert_eq!(
             fs::read_dir(root.dir("c1")).unwrap().count(),
-            1,
-            "no temp files left"
+            2,
+            "the creator file and f, no temp files left"
         );
+        // A creator that died before writing the state: its claim is taken over.
+        let dead = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = dead.id();
+        let mut dead = dead;
+        dead.wait().unwrap();
+        let creator = format!(r#"{{"pid":{dead_pid},"start_time":1,"cgroup":null}}"#);
+        fs::write(root.dir("c1").join(CREATOR_FILE), creator).unwrap();
+        root.claim("c1").unwrap();
+        assert!(!p.exists(), "the abandoned directory was replaced");
         assert!(matches!(root.load("nope"), Err(Error::NotFound(_))));
     }
 

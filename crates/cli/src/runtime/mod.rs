@@ -69,7 +69,11 @@ fn run(cli: &RuntimeCli) -> Result<i32> {
                 c.delete(a.force)?;
                 Ok(0)
             }
-            Err(berth_runtime::Error::NotFound(_)) if a.force => Ok(0),
+            // Also clears what a killed `create` left behind.
+            Err(berth_runtime::Error::NotFound(_)) if a.force => {
+                root.reclaim_if_abandoned(&a.id)?;
+                Ok(0)
+            }
             Err(e) => Err(e.into()),
         },
         RuntimeCmd::Exec(a) => exec(&root, a),
