@@ -110,7 +110,8 @@ fn hooks_run_in_order_with_state() {
         // startContainer runs inside the container: its path and files are the container's.
         "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "read -r s; echo \"started $s\" > /start-hook"]}],
         "poststart": [host_hook("poststart")],
-        "poststop": [host_hook("poststop")],
+        // A failing poststop hook does not keep the next one from running.
+        "poststop": [{"path": "/bin/false"}, host_hook("poststop")],
     });
     let id = unique_id("hooks");
     let (code, out, err) = rt.run_bundle(&b, &id);

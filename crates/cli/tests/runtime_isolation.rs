@@ -303,6 +303,16 @@ fn seccomp_profile_denies_a_syscall() {
     assert!(out.contains("Seccomp:\t2"), "{out}");
     assert!(out.contains("Operation not permitted"), "{out}");
     assert!(out.trim_end().ends_with("ok"));
+
+    // Without no_new_privileges the filter is loaded before privileges drop; a filter that
+    // denies getcwd must not break the runtime's own cwd check.
+    let mut b = Bundle::busybox(&["echo", "still-runs"]);
+    b.spec["process"]["noNewPrivileges"] = json!(false);
+    b.spec["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]
+    });
+    assert_eq!(run_ok(&rt, &b, "seccomp-cwd"), "still-runs\n");
 }
 
 #[test]
@@ -354,5 +364,29 @@ fn time_namespace_offsets() {
     assert!(
         inside >= host + 864000 - 5 && inside <= host + 864000 + 5,
         "inside {inside}, host {host}"
+    );
+}
+
+#[test]
+fn without_namespaces_the_runtimes_are_inherited() {
+    if skip() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox(&["sh", "-c", "echo $$; ls /"]);
+    b.spec["linux"]["namespaces"] = json!([]);
+    b.spec["mounts"] = json!([]);
+    b.spec["linux"]["maskedPaths"] = json!([]);
+    b.spec["linux"]["readonlyPaths"] = json!([]);
+    b.spec["hostname"] = json!(null);
+    b.spec["root"]["readonly"] = json!(false);
+    let out = run_ok(&rt, &b, "nons");
+    let mut lines = out.lines();
+    let pid: i32 = lines.next().unwrap().parse().unwrap();
+    assert!(pid > 1, "no pid namespace: the host's pid {pid}");
+    let listed: Vec<&str> = lines.collect();
+    assert!(
+        listed.contains(&"bin") && listed.contains(&"etc"),
+        "chrooted into the rootfs: {listed:?}"
     );
 }

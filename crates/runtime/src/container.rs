@@ -94,11 +94,12 @@ impl<'r> Container<'r> {
         }
     }
 
-    fn run_hooks(
+    /// Runs poststart or poststop hooks: a failing one is reported and the rest still run.
+    fn run_hooks_warn(
         &self,
         which: impl Fn(&oci_spec::runtime::Hooks) -> &Option<Vec<oci_spec::runtime::Hook>>,
         status: Status,
-    ) -> Result<()> {
+    ) {
         let hooks = self
             .rec
             .config
@@ -106,20 +107,17 @@ impl<'r> Container<'r> {
             .as_ref()
             .and_then(|h| which(h).clone())
             .unwrap_or_default();
-        if hooks.is_empty() {
-            return Ok(());
+        let state = HookState {
+            oci_version: OCI_VERSION,
+            id: &self.rec.id,
+            status,
+            pid: Some(self.rec.pid),
+            bundle: &self.rec.bundle,
+            annotations: Some(&self.rec.annotations),
+        };
+        for e in hooks::run_each(&hooks, &state) {
+            eprintln!("berth: warning: {e}");
         }
-        hooks::run_all(
-            &hooks,
-            &HookState {
-                oci_version: OCI_VERSION,
-                id: &self.rec.id,
-                status,
-                pid: Some(self.rec.pid),
-                bundle: &self.rec.bundle,
-                annotations: Some(&self.rec.annotations),
-            },
-        )
     }
 
     /// Lets the init exec the program: opens the exec fifo, whose writer is the waiting init.
@@ -160,9 +158,7 @@ impl<'r> Container<'r> {
         }
         let _ = std::fs::remove_file(&fifo);
         drop(fd);
-        if let Err(e) = self.run_hooks(|h| h.poststart(), Status::Running) {
-            eprintln!("warning: poststart hook: {e}");
-        }
+        self.run_hooks_warn(|h| h.poststart(), Status::Running);
         Ok(())
     }
 
@@ -245,9 +241,7 @@ impl<'r> Container<'r> {
             }
             destroy_cgroup(cg)?;
         }
-        if let Err(e) = self.run_hooks(|h| h.poststop(), Status::Stopped) {
-            eprintln!("warning: poststop hook: {e}");
-        }
+        self.run_hooks_warn(|h| h.poststop(), Status::Stopped);
         let dir = self.root.dir(self.id());
         std::fs::remove_dir_all(&dir).ctx(|| format!("removing {}", dir.display()))
     }

@@ -106,20 +106,21 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<ContainerRecord>
         .ctx(|| format!("rootfs {}", bundle.join(&root_path).display()))?;
 
     let ns = NamespacePlan::new(&linux)?;
-    let rootfs_plan = if ns.creates(LinuxNamespaceType::Mount) {
+    // With a mount namespace (new or joined) the rootfs is set up in it; without one, nothing
+    // may be mounted (it would land on the host), and the process is only chrooted.
+    let rootfs_plan = if ns.has(LinuxNamespaceType::Mount) {
         Some(RootfsPlan::new(&spec, &rootfs, opts.no_pivot)?)
-    } else if ns.joins(LinuxNamespaceType::Mount) {
-        None
     } else {
-        return Err(Error::Spec(
-            "a container needs a mount namespace of its own or a path to join one".into(),
-        ));
+        if spec.mounts().as_ref().is_some_and(|m| !m.is_empty()) {
+            eprintln!("berth: warning: no mount namespace: the spec's mounts, masked and read-only paths are not applied");
+        }
+        None
     };
-    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty())
-        && !ns.creates(LinuxNamespaceType::Uts)
+    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !ns.has(LinuxNamespaceType::Uts)
     {
         return Err(Error::Spec(
-            "setting the hostname needs a new UTS namespace".into(),
+            "setting the hostname needs a UTS namespace of the container's own or joined by path"
+                .into(),
         ));
     }
     let seccomp = linux
@@ -188,6 +189,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<ContainerRecord>
         spec: &spec,
         process: &process,
         rootfs: rootfs_plan.as_ref(),
+        chroot: rootfs_plan.is_none().then_some(rootfs.as_path()),
         ns: &ns,
         chan: &child,
         fifo: Some(fifo.as_raw_fd()),

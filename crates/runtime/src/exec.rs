@@ -67,6 +67,7 @@ pub fn exec(c: &Container<'_>, opts: &ExecOptions) -> Result<i32> {
         spec,
         process: &process,
         rootfs: None,
+        chroot: None,
         ns: &ns,
         chan: &child,
         fifo: None,

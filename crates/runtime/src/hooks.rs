@@ -33,6 +33,13 @@ pub fn run_all(hooks: &[Hook], state: &HookState<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Runs every hook even when some fail (poststart, poststop: the lifecycle goes on), and
+/// returns the failures.
+pub fn run_each(hooks: &[Hook], state: &HookState<'_>) -> Vec<Error> {
+    let json = serde_json::to_vec(state).expect("state serializes");
+    hooks.iter().filter_map(|h| run(h, &json).err()).collect()
+}
+
 fn run(hook: &Hook, state: &[u8]) -> Result<()> {
     let err = |msg: String| Error::Hook {
         path: hook.path().clone(),

@@ -7,7 +7,7 @@
 
 use std::convert::Infallible;
 use std::io::Write;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::path::Path;
 
 use berth_seccomp::Filter;
@@ -30,8 +30,11 @@ pub(crate) struct ChildSetup<'a> {
     pub bundle: &'a Path,
     pub spec: &'a Spec,
     pub process: &'a Process,
-    /// `None` for `exec`: the rootfs is already there.
+    /// The rootfs to set up in the container's mount namespace; `None` for `exec` (it is
+    /// already there) and for a container without a mount namespace.
     pub rootfs: Option<&'a RootfsPlan>,
+    /// Without a mount namespace: the rootfs to chroot into.
+    pub chroot: Option<&'a Path>,
     pub ns: &'a NamespacePlan,
     pub chan: &'a Channel,
     /// The exec fifo (O_PATH), present for `create`.
@@ -119,7 +122,9 @@ fn container_process(s: &ChildSetup<'_>) -> Result<Infallible> {
         unshare(CloneFlags::CLONE_NEWCGROUP).ctx(|| "creating the cgroup namespace".into())?;
     }
     let terminal = s.process.terminal().unwrap_or(false);
-    if s.rootfs.is_some() || terminal {
+    // `create` makes the container; `exec` enters one that is there.
+    let is_create = s.fifo.is_some();
+    if is_create || terminal {
         nix::unistd::setsid().ctx(|| "setsid".into())?;
     }
     if s.new_keyring {
@@ -128,8 +133,12 @@ fn container_process(s: &ChildSetup<'_>) -> Result<Infallible> {
     let in_userns = s.ns.has(LinuxNamespaceType::User);
     let host_pid = own_host_pid();
     let mut slave = None;
-    if let Some(plan) = s.rootfs {
-        apply::prepare(plan, in_userns, s.ns.create_cgroupns)?;
+    // Only in a chroot without /proc: a host directory, closed as soon as the fifo is open.
+    let mut proc_fds: Option<OwnedFd> = None;
+    if is_create {
+        if let Some(plan) = s.rootfs {
+            apply::prepare(plan, in_userns, s.ns.create_cgroupns)?;
+        }
         if s.create_runtime_hooks {
             s.chan
                 .send(&Message::RunCreateRuntimeHooks)
@@ -139,17 +148,34 @@ fn container_process(s: &ChildSetup<'_>) -> Result<Infallible> {
                 .ctx(|| "createRuntime hooks".into())?;
         }
         run_hooks(s, hooks_of(s.spec, |h| h.create_container()), host_pid)?;
-        apply::switch_root(plan)?;
+        if let Some(plan) = s.rootfs {
+            apply::switch_root(plan)?;
+        } else if let Some(root) = s.chroot {
+            proc_fds = Some(
+                nix::fcntl::open(
+                    "/proc/self/fd",
+                    nix::fcntl::OFlag::O_PATH
+                        | nix::fcntl::OFlag::O_DIRECTORY
+                        | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .ctx(|| "opening /proc/self/fd".into())?,
+            );
+            nix::unistd::chroot(root).ctx(|| format!("chroot to {}", root.display()))?;
+            nix::unistd::chdir("/").ctx(|| "chdir to /".into())?;
+        }
         if terminal {
-            slave = Some(open_console(s, true)?);
+            slave = Some(open_console(s, s.rootfs.is_some())?);
         }
         // Sysctls before /proc/sys becomes read-only.
         set_names_and_sysctls(s)?;
-        apply::finish(plan, in_userns)?;
+        if let Some(plan) = s.rootfs {
+            apply::finish(plan, in_userns)?;
+        }
     } else if terminal {
         slave = Some(open_console(s, false)?);
     }
-    if let Some(score) = s.process.oom_score_adj().filter(|_| s.rootfs.is_some()) {
+    if let Some(score) = s.process.oom_score_adj().filter(|_| is_create) {
         process::set_oom_score_adj(score)?;
     }
     process::apply_rlimits(s.process.rlimits().as_deref().unwrap_or_default())?;
@@ -162,6 +188,8 @@ fn container_process(s: &ChildSetup<'_>) -> Result<Infallible> {
     }
     drop(slave);
     let nnp = s.process.no_new_privileges().unwrap_or(false);
+    // Checked before any filter is loaded: the filter may deny getcwd itself.
+    process::enter_cwd(s.process.cwd())?;
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it before dropping it.
     if let Some(f) = s.seccomp.filter(|_| !nnp) {
         f.load()?;
@@ -178,7 +206,8 @@ fn container_process(s: &ChildSetup<'_>) -> Result<Infallible> {
             .send(&Message::Ready)
             .ctx(|| "reporting ready".into())?;
         s.ready_sent.set(true);
-        wait_for_start(fifo)?;
+        wait_for_start(fifo, proc_fds.as_ref())?;
+        drop(proc_fds.take());
         run_hooks(s, hooks_of(s.spec, |h| h.start_container()), host_pid)?;
     }
     if let Some(f) = s.seccomp.filter(|_| nnp) {
@@ -210,7 +239,13 @@ fn finalize(s: &ChildSetup<'_>, in_userns: bool) -> Result<(std::path::PathBuf, 
     // SAFETY: as above.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
     caps.apply_sets().ctx(|| "setting capabilities".into())?;
-    process::enter_cwd(s.process.cwd())?;
+    // Again as the container's user: a directory it may not enter is an error, as for runc.
+    nix::unistd::chdir(s.process.cwd()).ctx(|| {
+        format!(
+            "chdir to cwd (\"{}\") set in config.json failed",
+            s.process.cwd().display()
+        )
+    })?;
     let env = process::environment(
         s.process.env().as_deref().unwrap_or_default(),
         s.process.user().uid(),
@@ -239,16 +274,17 @@ fn open_console(s: &ChildSetup<'_>, bind: bool) -> Result<OwnedFd> {
 }
 
 /// Blocks until `start` opens the fifo for reading; the byte written tells it we got there.
-fn wait_for_start(fifo: RawFd) -> Result<()> {
-    let path = format!("/proc/self/fd/{fifo}");
-    let fd = nix::fcntl::open(
-        path.as_str(),
-        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
+/// The O_PATH descriptor is reopened for writing through procfs: `/proc/self/fd` normally, or
+/// `proc_fds` (that directory, opened before a chroot that left no /proc behind).
+fn wait_for_start(fifo: RawFd, proc_fds: Option<&OwnedFd>) -> Result<()> {
+    let flags = nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC;
+    let mode = nix::sys::stat::Mode::empty();
+    let fd = match proc_fds {
+        Some(dir) => nix::fcntl::openat(dir, fifo.to_string().as_str(), flags, mode),
+        None => nix::fcntl::open(format!("/proc/self/fd/{fifo}").as_str(), flags, mode),
+    }
     .ctx(|| "opening the exec fifo".into())?;
-    // SAFETY: we own fd.
-    let mut f = unsafe { std::fs::File::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(fd)) };
+    let mut f = std::fs::File::from(fd);
     f.write_all(b"0").ctx(|| "writing the exec fifo".into())
 }
 
@@ -333,7 +369,7 @@ fn run_hooks(s: &ChildSetup<'_>, hooks: Vec<Hook>, pid: i32) -> Result<()> {
         return Ok(());
     }
     let annotations = s.spec.annotations().clone().unwrap_or_default();
-    let status = if s.fifo.is_some() && s.rootfs.is_some() {
+    let status = if s.fifo.is_some() {
         Status::Creating
     } else {
         Status::Running

@@ -11,7 +11,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use super::devices::{self, DEV_SYMLINKS};
 use super::plan::{MountStep, RootfsPlan};
 use super::safe::{self, ensure_target, fd_path, locked_flags};
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Result};
 
 const NONE: Option<&str> = None;
 
@@ -380,14 +380,4 @@ fn make_readonly(path: &Path, in_userns: bool) -> Result<()> {
         | MsFlags::MS_REC
         | locked(path, in_userns);
     mount(NONE, path, NONE, flags, NONE).ctx(|| format!("making {} read-only", path.display()))
-}
-
-/// Refuses a plan that the runtime cannot carry out without a mount namespace.
-pub fn require_mount_ns(plan: &RootfsPlan, has_mount_ns: bool) -> Result<()> {
-    if !has_mount_ns && (!plan.mounts.is_empty() || plan.readonly_root || !plan.masked.is_empty()) {
-        return Err(Error::Spec(
-            "mounts, masked paths and a read-only root need a mount namespace".into(),
-        ));
-    }
-    Ok(())
 }

@@ -117,8 +117,9 @@ impl RootfsPlan {
         } else {
             let p = propagation(&prop)
                 .ok_or_else(|| Error::Spec(format!("unknown rootfsPropagation \"{prop}\"")))?;
-            if p.contains(MsFlags::MS_SHARED) {
-                // Mounting with `/` shared would leak into the host: share only the new root.
+            if p.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE) {
+                // With `/` shared, mounts would leak into the host; with `/` unbindable, the
+                // rootfs could not be bound: set either on the new root only.
                 (MsFlags::MS_SLAVE | MsFlags::MS_REC, Some(p))
             } else {
                 (p, None)
@@ -199,6 +200,14 @@ mod tests {
             Some(MsFlags::MS_SHARED | MsFlags::MS_REC)
         );
         assert_eq!(p.root_propagation, MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    }
+
+    #[test]
+    fn unbindable_is_applied_after_the_switch() {
+        let s = spec(r#"{"ociVersion":"1.0.2","linux":{"rootfsPropagation":"unbindable"}}"#);
+        let p = RootfsPlan::new(&s, Path::new("/r"), false).unwrap();
+        assert_eq!(p.root_propagation, MsFlags::MS_SLAVE | MsFlags::MS_REC);
+        assert_eq!(p.final_propagation, Some(MsFlags::MS_UNBINDABLE));
     }
 
     #[test]
