@@ -128,9 +128,9 @@ fn hooks_run_in_order_with_state() {
             assert_eq!(
                 lines,
                 vec![
-                    "prestart creating",
-                    "createRuntime creating",
-                    "createContainer creating",
+                    "prestart created",
+                    "createRuntime created",
+                    "createContainer created",
                     "poststart running",
                     "poststop stopped"
                 ]

@@ -305,12 +305,12 @@ fn seccomp_profile_denies_a_syscall() {
     assert!(out.trim_end().ends_with("ok"));
 
     // Without no_new_privileges the filter is loaded before privileges drop; a filter that
-    // denies getcwd must not break the runtime's own cwd check.
+    // denies getcwd or close_range must not break the runtime's own cwd and fd checks.
     let mut b = Bundle::busybox(&["echo", "still-runs"]);
     b.spec["process"]["noNewPrivileges"] = json!(false);
     b.spec["linux"]["seccomp"] = json!({
         "defaultAction": "SCMP_ACT_ALLOW",
-        "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]
+        "syscalls": [{"names": ["getcwd", "close_range"], "action": "SCMP_ACT_ERRNO"}]
     });
     assert_eq!(run_ok(&rt, &b, "seccomp-cwd"), "still-runs\n");
 }

@@ -231,7 +231,8 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<ContainerRecord>
                 let state = HookState {
                     oci_version: OCI_VERSION,
                     id: &opts.id,
-                    status: Status::Creating,
+                    // runtime-tools expects "created" here (as crun gives); the spec leaves it open.
+                    status: Status::Created,
                     pid: init_pid,
                     bundle: &bundle,
                     annotations: Some(&annotations),

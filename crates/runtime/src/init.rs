@@ -188,8 +188,14 @@ fn container_process(s: &ChildSetup<'_>) -> Result<Infallible> {
     }
     drop(slave);
     let nnp = s.process.no_new_privileges().unwrap_or(false);
-    // Checked before any filter is loaded: the filter may deny getcwd itself.
+    // Both before any filter is loaded, which may deny getcwd or close_range.
     process::enter_cwd(s.process.cwd())?;
+    // Only stdio and the preserved descriptors may reach the container (cf. CVE-2024-21626).
+    for fd in 3..3 + s.preserve_fds as RawFd {
+        let _ = berth_sys::set_cloexec(fd, false);
+    }
+    berth_sys::close_range_cloexec(3 + s.preserve_fds)
+        .ctx(|| "closing inherited descriptors".into())?;
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it before dropping it.
     if let Some(f) = s.seccomp.filter(|_| !nnp) {
         f.load()?;
@@ -219,12 +225,6 @@ fn container_process(s: &ChildSetup<'_>) -> Result<Infallible> {
 
 /// Drops privileges in runc's order and finds the program; returns its path and environment.
 fn finalize(s: &ChildSetup<'_>, in_userns: bool) -> Result<(std::path::PathBuf, Vec<String>)> {
-    // Only stdio and the preserved descriptors may reach the container (cf. CVE-2024-21626).
-    for fd in 3..3 + s.preserve_fds as RawFd {
-        let _ = berth_sys::set_cloexec(fd, false);
-    }
-    berth_sys::close_range_cloexec(3 + s.preserve_fds)
-        .ctx(|| "closing inherited descriptors".into())?;
     let caps = s
         .process
         .capabilities()
@@ -370,7 +370,7 @@ fn run_hooks(s: &ChildSetup<'_>, hooks: Vec<Hook>, pid: i32) -> Result<()> {
     }
     let annotations = s.spec.annotations().clone().unwrap_or_default();
     let status = if s.fifo.is_some() {
-        Status::Creating
+        Status::Created
     } else {
         Status::Running
     };

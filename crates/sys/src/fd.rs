@@ -19,6 +19,10 @@ pub fn close_range_cloexec(first: u32) -> io::Result<()> {
     if rc == 0 {
         return Ok(());
     }
+    let err = io::Error::last_os_error();
+    if !matches!(err.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EINVAL)) {
+        return Err(err);
+    }
     // Kernels before 5.11 lack CLOSE_RANGE_CLOEXEC: mark each open descriptor instead.
     let entries = std::fs::read_dir("/proc/self/fd")?;
     let fds: Vec<RawFd> = entries
