@@ -21,9 +21,8 @@ fi
 work=$(mktemp -d /tmp/berth-bench-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 bundle="$work/bundle"
-mkdir -p "$bundle"/rootfs/{bin,etc,proc,sys,dev,tmp}
-cp /bin/busybox "$bundle/rootfs/bin/busybox"
-for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$bundle/rootfs/bin/$a"; done
+. scripts/lib.sh
+make_busybox_rootfs "$bundle/rootfs"
 "$BERTH" runtime spec --bundle "$bundle"
 jq '.ociVersion = "1.0.2" | .process.terminal = false | .process.args = ["true"]' "$bundle/config.json" > "$bundle/c.json"
 mv "$bundle/c.json" "$bundle/config.json"

@@ -4,11 +4,8 @@
 # temporary directory and is removed on exit, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# In a pid namespace of its own, this script is pid 1: it reaps the daemons' orphans (shims)
-# and the kernel kills whatever is left when it exits.
-if [ "${BERTH_TEST_PIDNS:-}" != 1 ]; then
-    exec unshare --fork --pid --mount-proc env BERTH_TEST_PIDNS=1 "$0" "$@"
-fi
+. scripts/lib.sh
+in_own_pid_namespace "$0" "$@"
 berth=$(realpath "${BERTH:-target/debug/berth}")
 command -v containerd >/dev/null || { echo "containerd-test: containerd is not installed" >&2; exit 1; }
 
@@ -30,10 +27,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$work/bin" "$work/rootfs"/{bin,etc,proc,sys,dev,tmp}
+mkdir -p "$work/bin"
 ln -s "$berth" "$work/bin/berth-runc"
-cp /bin/busybox "$work/rootfs/bin/busybox"
-for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$work/rootfs/bin/$a"; done
+make_busybox_rootfs "$work/rootfs"
 cat > "$work/config.toml" <<TOML
 version = 2
 root = "$work/root"

@@ -4,13 +4,9 @@
 set -euo pipefail
 berth=${BERTH:-target/release/berth}
 dir=${DEMO_DIR:-/tmp/berth-demo}
+. "$(dirname "$0")/lib.sh"
 rm -rf "$dir"
-mkdir -p "$dir"/rootfs/{bin,etc,proc,sys,dev,tmp}
-cp /bin/busybox "$dir/rootfs/bin/busybox"
-for applet in $(/bin/busybox --list); do
-    [ "$applet" = busybox ] || ln -s busybox "$dir/rootfs/bin/$applet"
-done
-echo "root:x:0:0:root:/root:/bin/sh" > "$dir/rootfs/etc/passwd"
+make_busybox_rootfs "$dir/rootfs"
 "$berth" runtime spec --bundle "$dir"
 jq '.process.terminal = false
     | .hostname = "berth-demo"

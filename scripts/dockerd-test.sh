@@ -4,11 +4,8 @@
 # The image is a busybox rootfs made here and imported. Everything is removed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# In a pid namespace of its own, this script is pid 1: it reaps the daemons' orphans (shims)
-# and the kernel kills whatever is left when it exits.
-if [ "${BERTH_TEST_PIDNS:-}" != 1 ]; then
-    exec unshare --fork --pid --mount-proc env BERTH_TEST_PIDNS=1 "$0" "$@"
-fi
+. scripts/lib.sh
+in_own_pid_namespace "$0" "$@"
 berth=$(realpath "${BERTH:-target/debug/berth}")
 command -v dockerd >/dev/null || { echo "dockerd-test: dockerd is not installed" >&2; exit 1; }
 docker=/usr/bin/docker
@@ -31,10 +28,9 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "dockerd-test: FAIL: $*" >&2; tail -20 "$work/dockerd.log" >&2; exit 1; }
 
-mkdir -p "$work/bin" "$work/rootfs"/{bin,etc,proc,sys,dev,tmp}
+mkdir -p "$work/bin"
 ln -s "$berth" "$work/bin/berth-runc"
-cp /bin/busybox "$work/rootfs/bin/busybox"
-for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$work/rootfs/bin/$a"; done
+make_busybox_rootfs "$work/rootfs"
 echo '{}' > "$work/daemon.json"
 dockerd --config-file "$work/daemon.json" --data-root "$work/data" --exec-root "$work/exec" \
     -H "unix://$sock" --pidfile "$work/docker.pid" --bridge=none --iptables=false --ip-masq=false \

@@ -79,14 +79,9 @@ fn create_waits_for_start_then_runs_and_stops() {
 
     rt.ok(&["start", &id]);
     assert_eq!(rt.state(&id)["status"], "running");
-    let start = Instant::now();
-    while !b.rootfs().join("tmp/marker").exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "program never ran"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until("program never ran", 5, || {
+        b.rootfs().join("tmp/marker").exists()
+    });
     let list = rt.ok(&["list", "--format", "json"]);
     let list: serde_json::Value = serde_json::from_str(&list).unwrap();
     assert_eq!(list[0]["id"], id.as_str());
@@ -206,11 +201,9 @@ fn exec_joins_the_container() {
         &id,
     ]);
     assert!(std::fs::read_to_string(&pf).unwrap().parse::<i32>().is_ok());
-    let start = Instant::now();
-    while !b.rootfs().join("tmp/d").exists() {
-        assert!(start.elapsed() < Duration::from_secs(5));
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until("b.rootfs().join(\"tmp/d\").exists()", 5, || {
+        b.rootfs().join("tmp/d").exists()
+    });
     rt.ok(&["delete", "--force", &id]);
 }
 

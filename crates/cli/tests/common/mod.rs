@@ -301,3 +301,15 @@ pub fn run_ok(rt: &Runtime, b: &Bundle, tag: &str) -> String {
     );
     out
 }
+
+/// Polls `cond` every few milliseconds; fails the test naming `what` after `secs` seconds.
+pub fn wait_until(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(secs),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
