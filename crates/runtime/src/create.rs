@@ -129,7 +129,13 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<ContainerRecord>
         .map(berth_seccomp::compile)
         .transpose()?;
 
-    let dir = root.claim(&opts.id)?;
+    let cg_path = linux
+        .cgroups_path()
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| default_cgroups_path(&opts.id));
+    let cgroup = Cgroup::new(&Layout::detect()?, &cg_path)?;
+    let dir = root.claim(&opts.id, Some(&cgroup))?;
     let mut rollback = Rollback {
         dir: &dir,
         cgroup: None,
@@ -153,15 +159,8 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<ContainerRecord>
     )
     .ctx(|| format!("opening {}", fifo_path.display()))?;
 
-    let cg_path = linux
-        .cgroups_path()
-        .as_ref()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|| default_cgroups_path(&opts.id));
-    let cgroup = Cgroup::new(&Layout::detect()?, &cg_path)?;
     cgroup.create()?;
     rollback.cgroup = Some(cgroup.clone());
-    root.record_creator(&opts.id, Some(&cgroup))?;
     let mut resources = linux.resources().clone().unwrap_or_default();
     resources.set_devices(Some(crate::rootfs::devices::cgroup_rules(
         resources.devices().as_deref().unwrap_or_default(),

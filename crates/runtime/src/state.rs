@@ -90,7 +90,9 @@ impl StateRoot {
 
     /// Claims `id` by making its directory: the one atomic step that decides a race of two
     /// `create`s with the same id.
-    pub fn claim(&self, id: &str) -> Result<PathBuf> {
+    /// Claims `id` for a `create` that will make `cgroup`: recorded with the claim, so that if
+    /// the creator is killed the next claim knows what to clean up.
+    pub fn claim(&self, id: &str, cgroup: Option<&Cgroup>) -> Result<PathBuf> {
         validate_id(id)?;
         fs::create_dir_all(&self.path)
             .ctx(|| format!("creating state root {}", self.path.display()))?;
@@ -98,7 +100,7 @@ impl StateRoot {
         for attempt in 0..2 {
             match fs::create_dir(&dir) {
                 Ok(()) => {
-                    self.record_creator(id, None)?;
+                    self.record_creator(id, cgroup)?;
                     return Ok(dir);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -114,9 +116,9 @@ impl StateRoot {
         Err(Error::Exists(id.into()))
     }
 
-    /// Notes who is creating `id` and, once made, its cgroup: if that process is killed before it
-    /// writes the state, the next claim of the id knows what to clean up.
-    pub fn record_creator(&self, id: &str, cgroup: Option<&Cgroup>) -> Result<()> {
+    /// Notes who is creating `id` and its cgroup. Atomic but not fsynced: after a crash the
+    /// creator is gone anyway, and a lost or torn file reads as abandoned.
+    fn record_creator(&self, id: &str, cgroup: Option<&Cgroup>) -> Result<()> {
         let pid = std::process::id() as i32;
         let creator = Creator {
             pid,
@@ -124,7 +126,7 @@ impl StateRoot {
             cgroup: cgroup.cloned(),
         };
         let data = serde_json::to_vec(&creator).expect("creator serializes");
-        write_atomic(&self.dir(id).join(CREATOR_FILE), &data)
+        write_replace(&self.dir(id).join(CREATOR_FILE), &data, false)
     }
 
     /// Removes what a creator that died before finishing left behind: its cgroup and its
@@ -237,13 +239,21 @@ impl StateRoot {
     }
 }
 
-/// Writes `data` to `path` so that readers see the old or the new content, never a mix.
+/// Writes `data` to `path` so that readers see the old or the new content, never a mix, and
+/// the new content survives a crash once this returns.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    write_replace(path, data, true)
+}
+
+/// Temp file + rename (+ fsync when `durable`).
+fn write_replace(path: &Path, data: &[u8], durable: bool) -> Result<()> {
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let res = (|| -> std::io::Result<()> {
         let mut f = File::create(&tmp)?;
         f.write_all(data)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         fs::rename(&tmp, path)
     })();
     if res.is_err() {
@@ -297,9 +307,9 @@ mod tests {
     fn claim_is_exclusive_and_atomic_writes_replace() {
         let tmp = tempfile::tempdir().unwrap();
         let root = StateRoot::new(tmp.path().join("root"));
-        root.claim("c1").unwrap();
+        root.claim("c1", None).unwrap();
         assert!(
-            matches!(root.claim("c1"), Err(Error::Exists(_))),
+            matches!(root.claim("c1", None), Err(Error::Exists(_))),
             "the creator is alive"
         );
         let p = root.dir("c1").join("f");
@@ -318,7 +328,7 @@ mod tests {
         dead.wait().unwrap();
         let creator = format!(r#"{{"pid":{dead_pid},"start_time":1,"cgroup":null}}"#);
         fs::write(root.dir("c1").join(CREATOR_FILE), creator).unwrap();
-        root.claim("c1").unwrap();
+        root.claim("c1", None).unwrap();
         assert!(!p.exists(), "the abandoned directory was replaced");
         assert!(matches!(root.load("nope"), Err(Error::NotFound(_))));
     }
