@@ -390,3 +390,22 @@ fn without_namespaces_the_runtimes_are_inherited() {
         "chrooted into the rootfs: {listed:?}"
     );
 }
+
+#[test]
+fn personality_linux32() {
+    if skip() || std::env::consts::ARCH != "x86_64" {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox(&["uname", "-m"]);
+    b.spec["linux"]["personality"] = json!({"domain": "LINUX32"});
+    assert_eq!(run_ok(&rt, &b, "linux32"), "i686\n");
+    let mut b = Bundle::busybox(&["uname", "-m"]);
+    b.spec["linux"]["personality"] = json!({"domain": "LINUX", "flags": ["NOPE"]});
+    let (code, _, err) = rt.run_bundle(&b, &unique_id("badpers"));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("unsupported personality flag \"NOPE\""),
+        "{err}"
+    );
+}

@@ -178,6 +178,14 @@ fn container_process(s: &ChildSetup<'_>) -> Result<Infallible> {
     if let Some(score) = s.process.oom_score_adj().filter(|_| is_create) {
         process::set_oom_score_adj(score)?;
     }
+    if let Some(p) = s
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.personality().as_ref())
+    {
+        process::set_personality(p)?;
+    }
     process::apply_rlimits(s.process.rlimits().as_deref().unwrap_or_default())?;
     process::apply_lsm_labels(
         s.process.apparmor_profile().as_deref(),

@@ -232,6 +232,27 @@ pub fn exec(path: &Path, args: &[String], env: &[String]) -> Error {
     Error::Init(format!("exec {}: {}", path.display(), err.desc()))
 }
 
+/// Sets the execution domain (`linux.personality`): LINUX32 makes `uname -m` report a 32-bit
+/// machine, as `setarch linux32` does. The spec defines no flags yet.
+pub fn set_personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<()> {
+    use oci_spec::runtime::LinuxPersonalityDomain;
+    if let Some(flag) = p.flags().iter().flatten().next() {
+        return Err(Error::Spec(format!(
+            "unsupported personality flag \"{flag}\""
+        )));
+    }
+    let persona: libc::c_ulong = match p.domain() {
+        LinuxPersonalityDomain::PerLinux => 0x0000,
+        LinuxPersonalityDomain::PerLinux32 => 0x0008,
+    };
+    // SAFETY: personality takes a plain integer.
+    if unsafe { libc::personality(persona) } == -1 {
+        return Err(io::Error::last_os_error())
+            .ctx(|| format!("setting personality {}", p.domain()));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
