@@ -296,3 +296,114 @@ fn what_a_killed_create_left_is_reclaimed() {
     assert!(!dir.exists());
     rt.ok(&["delete", "--force", &id]);
 }
+
+/// seccomp user notification: the listener named by `listenerPath` gets the notify descriptor
+/// and the process state, and answers the container's intercepted `mkdir` itself.
+#[test]
+fn seccomp_notify_reaches_the_listener() {
+    if skip() {
+        return;
+    }
+    #[repr(C)]
+    #[derive(Default)]
+    struct Notif {
+        id: u64,
+        pid: u32,
+        flags: u32,
+        nr: i32,
+        arch: u32,
+        ip: u64,
+        args: [u64; 6],
+    }
+    #[repr(C)]
+    struct NotifResp {
+        id: u64,
+        val: i64,
+        error: i32,
+        flags: u32,
+    }
+    const NOTIF_RECV: libc::c_ulong = 0xc050_2100;
+    const NOTIF_SEND: libc::c_ulong = 0xc018_2101;
+
+    let rt = Runtime::new();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("listener.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let mut b = Bundle::busybox(&["sh", "-c", "mkdir /tmp/x 2>&1; echo rc=$?"]);
+    b.spec["root"]["readonly"] = json!(false);
+    b.spec["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "listenerMetadata": "test-metadata",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    let supervisor = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 8192];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = nix::sys::socket::recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .unwrap();
+        let mut fd = -1;
+        for c in msg.cmsgs().unwrap() {
+            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+                fd = fds[0];
+            }
+        }
+        let n = msg.bytes;
+        let doc: serde_json::Value = serde_json::from_slice(&buf[..n]).unwrap();
+        assert!(fd >= 0, "no descriptor came with {doc}");
+        // Answer the one intercepted mkdir with EPERM.
+        let mut req = Notif::default();
+        // SAFETY: ioctls on the notify descriptor with the kernel's struct layouts.
+        assert_eq!(
+            unsafe { libc::ioctl(fd, NOTIF_RECV, &mut req) },
+            0,
+            "{}",
+            std::io::Error::last_os_error()
+        );
+        let resp = NotifResp {
+            id: req.id,
+            val: 0,
+            error: -libc::EPERM,
+            flags: 0,
+        };
+        assert_eq!(
+            unsafe { libc::ioctl(fd, NOTIF_SEND, &resp) },
+            0,
+            "{}",
+            std::io::Error::last_os_error()
+        );
+        unsafe { libc::close(fd) };
+        doc
+    });
+    let out = run_ok(&rt, &b, "notify");
+    let doc = supervisor.join().unwrap();
+    assert_eq!(doc["fds"], json!(["seccompFd"]));
+    assert_eq!(doc["metadata"], "test-metadata");
+    assert!(
+        doc["state"]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("berth-t-notify"),
+        "{doc}"
+    );
+    assert!(
+        out.contains("Operation not permitted") && out.contains("rc=1"),
+        "{out}"
+    );
+    assert!(!b.rootfs().join("tmp/x").exists());
+
+    // Notify rules without a listener are refused before anything starts.
+    let mut b = Bundle::busybox(&["true"]);
+    b.spec["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]});
+    let (code, _, err) = rt.run_bundle(&b, &unique_id("nolistener"));
+    assert_ne!(code, 0);
+    assert!(err.contains("listenerPath"), "{err}");
+}

@@ -128,6 +128,9 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<ContainerRecord>
         .as_ref()
         .map(berth_seccomp::compile)
         .transpose()?;
+    if let (Some(spec), Some(filter)) = (linux.seccomp(), &seccomp) {
+        crate::notify::check(spec, filter)?;
+    }
 
     let cg_path = linux
         .cgroups_path()
@@ -210,10 +213,14 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<ContainerRecord>
     let annotations = spec.annotations().clone().unwrap_or_default();
     let mut init_pid = None;
     loop {
-        match parent
-            .recv()
+        let (msg, fd) = match parent
+            .recv_with_fd()
             .ctx(|| "reading from the container's init".into())?
         {
+            Some((m, fd)) => (Some(m), fd),
+            None => (None, None),
+        };
+        match msg {
             Some(Message::MapIds) => {
                 write_id_maps(first, &ns.uid_mappings, &ns.gid_mappings)?;
                 parent
@@ -240,6 +247,17 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<ContainerRecord>
                 parent
                     .send(&Message::Ack)
                     .ctx(|| "acknowledging hooks".into())?;
+            }
+            Some(Message::SeccompFd) => {
+                let state = HookState {
+                    oci_version: OCI_VERSION,
+                    id: &opts.id,
+                    status: Status::Creating,
+                    pid: init_pid,
+                    bundle: &bundle,
+                    annotations: Some(&annotations),
+                };
+                crate::notify::forward_from_spec(linux.seccomp().as_ref(), fd, &state)?;
             }
             Some(Message::Ready) => break,
             Some(Message::Error(e)) => return Err(Error::Init(e)),

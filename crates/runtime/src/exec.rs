@@ -98,12 +98,28 @@ pub fn exec(c: &Container<'_>, opts: &ExecOptions) -> Result<i32> {
         .ctx(|| "starting the exec".into())?;
     let mut pid = None;
     // The channel is close-on-exec: end-of-file means the program is running.
+    let seccomp_spec = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     loop {
-        match parent
-            .recv()
+        let (msg, fd) = match parent
+            .recv_with_fd()
             .ctx(|| "reading from the exec'd process".into())?
         {
+            Some((m, fd)) => (Some(m), fd),
+            None => (None, None),
+        };
+        match msg {
             Some(Message::InitPid(p)) => pid = Some(p),
+            Some(Message::SeccompFd) => {
+                let state = crate::hooks::HookState {
+                    oci_version: crate::OCI_VERSION,
+                    id: c.id(),
+                    status: Status::Running,
+                    pid,
+                    bundle: &c.rec.bundle,
+                    annotations: Some(&c.rec.annotations),
+                };
+                crate::notify::forward_from_spec(seccomp_spec, fd, &state)?;
+            }
             Some(Message::Error(e)) => {
                 if let Some(p) = pid.filter(|p| *p != first) {
                     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(p), None);

@@ -204,9 +204,11 @@ fn container_process(s: &ChildSetup<'_>) -> Result<Infallible> {
     }
     berth_sys::close_range_cloexec(3 + s.preserve_fds)
         .ctx(|| "closing inherited descriptors".into())?;
+    // A notify filter's descriptor must reach the parent while it still listens: before Ready.
+    let notify = s.seccomp.is_some_and(|f| f.uses_notify());
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it before dropping it.
     if let Some(f) = s.seccomp.filter(|_| !nnp) {
-        f.load()?;
+        load_filter(s, f)?;
     }
     let (path, env) = finalize(s, in_userns)?;
     if nnp {
@@ -214,6 +216,9 @@ fn container_process(s: &ChildSetup<'_>) -> Result<Infallible> {
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
             return Err(std::io::Error::last_os_error()).ctx(|| "setting no_new_privs".into());
         }
+    }
+    if let Some(f) = s.seccomp.filter(|_| nnp && notify) {
+        load_filter(s, f)?;
     }
     if let Some(fifo) = s.fifo {
         s.chan
@@ -224,11 +229,21 @@ fn container_process(s: &ChildSetup<'_>) -> Result<Infallible> {
         drop(proc_fds.take());
         run_hooks(s, hooks_of(s.spec, |h| h.start_container()), host_pid)?;
     }
-    if let Some(f) = s.seccomp.filter(|_| nnp) {
+    if let Some(f) = s.seccomp.filter(|_| nnp && !notify) {
         f.load()?;
     }
     let args = s.process.args().clone().unwrap_or_default();
     Err(process::exec(&path, &args, &env))
+}
+
+/// Loads the seccomp filter; a notify descriptor goes to the parent for the spec's listener.
+fn load_filter(s: &ChildSetup<'_>, f: &Filter) -> Result<()> {
+    if let Some(fd) = f.load()? {
+        s.chan
+            .send_with_fd(&Message::SeccompFd, std::os::fd::AsRawFd::as_raw_fd(&fd))
+            .ctx(|| "passing the seccomp notify descriptor".into())?;
+    }
+    Ok(())
 }
 
 /// Drops privileges in runc's order and finds the program; returns its path and environment.

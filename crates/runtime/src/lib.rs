@@ -15,6 +15,7 @@ pub mod exec;
 pub mod hooks;
 mod init;
 pub mod namespaces;
+pub mod notify;
 pub mod process;
 pub mod rootfs;
 pub mod spec;

@@ -24,6 +24,8 @@ pub enum Message {
     RunCreateRuntimeHooks,
     /// Setup is complete; the init waits for `start`.
     Ready,
+    /// The seccomp notify descriptor travels with this message, for the listener socket.
+    SeccompFd,
     Error(String),
     // parent -> child
     Go,
@@ -53,20 +55,48 @@ impl Channel {
         Ok(())
     }
 
+    /// Sends `msg` with a descriptor attached.
+    pub fn send_with_fd(&self, msg: &Message, fd: RawFd) -> io::Result<()> {
+        let buf = serde_json::to_vec(msg).map_err(io::Error::other)?;
+        send_fd(self.fd.as_raw_fd(), fd, &buf)
+    }
+
     /// The next message, or `None` when the peer has closed (exited or exec'd).
     pub fn recv(&self) -> io::Result<Option<Message>> {
+        Ok(self.recv_with_fd()?.map(|(m, _)| m))
+    }
+
+    /// The next message and the descriptor sent with it, if any.
+    pub fn recv_with_fd(&self) -> io::Result<Option<(Message, Option<OwnedFd>)>> {
         let mut buf = vec![0u8; 65536];
-        let n = loop {
-            match nix::sys::socket::recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+        let (n, fd) = loop {
+            let mut iov = [io::IoSliceMut::new(&mut buf)];
+            let mut space = nix::cmsg_space!([RawFd; 1]);
+            match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
                 Err(nix::errno::Errno::EINTR) => continue,
-                other => break other?,
+                Err(e) => return Err(e.into()),
+                Ok(msg) => {
+                    let mut fd = None;
+                    for c in msg.cmsgs()? {
+                        if let ControlMessageOwned::ScmRights(fds) = c {
+                            // SAFETY: the kernel installed these descriptors for us.
+                            fd = fds.first().map(|&f| unsafe { OwnedFd::from_raw_fd(f) });
+                        }
+                    }
+                    break (msg.bytes, fd);
+                }
             }
         };
         if n == 0 {
             return Ok(None);
         }
         serde_json::from_slice(&buf[..n])
-            .map(Some)
+            .map(|m| Some((m, fd)))
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
