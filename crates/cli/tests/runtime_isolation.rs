@@ -409,3 +409,22 @@ fn personality_linux32() {
         "{err}"
     );
 }
+
+#[test]
+fn io_priority_and_unsupported_fields() {
+    if skip() {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::busybox(&["ionice", "-p", "1"]);
+    b.spec["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0});
+    assert_eq!(run_ok(&rt, &b, "ioprio").trim(), "idle");
+    let mut b = Bundle::busybox(&["true"]);
+    b.spec["process"]["scheduler"] = json!({"policy": "SCHED_OTHER"});
+    let (code, _, err) = rt.run_bundle(&b, &unique_id("sched"));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("not supported by berth yet: process.scheduler"),
+        "{err}"
+    );
+}

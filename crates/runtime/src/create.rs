@@ -105,6 +105,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<ContainerRecord>
     let rootfs = std::fs::canonicalize(bundle.join(&root_path))
         .ctx(|| format!("rootfs {}", bundle.join(&root_path).display()))?;
 
+    crate::process::refuse_unsupported(&spec)?;
     let ns = NamespacePlan::new(&linux)?;
     // With a mount namespace (new or joined) the rootfs is set up in it; without one, nothing
     // may be mounted (it would land on the host), and the process is only chrooted.

@@ -186,6 +186,9 @@ fn container_process(s: &ChildSetup<'_>) -> Result<Infallible> {
     {
         process::set_personality(p)?;
     }
+    if let Some(p) = s.process.io_priority() {
+        process::set_io_priority(p)?;
+    }
     process::apply_rlimits(s.process.rlimits().as_deref().unwrap_or_default())?;
     process::apply_lsm_labels(
         s.process.apparmor_profile().as_deref(),

@@ -253,6 +253,62 @@ pub fn set_personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<()> {
     Ok(())
 }
 
+/// Sets the I/O scheduling class and priority (`process.ioPriority`), as ionice does.
+pub fn set_io_priority(p: &oci_spec::runtime::LinuxIOPriority) -> Result<()> {
+    use oci_spec::runtime::IOPriorityClass;
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    let class: i64 = match p.class() {
+        IOPriorityClass::IoprioClassRt => 1,
+        IOPriorityClass::IoprioClassBe => 2,
+        IOPriorityClass::IoprioClassIdle => 3,
+    };
+    if !(0..8).contains(&p.priority()) {
+        return Err(Error::Spec(format!(
+            "ioPriority.priority {} is not in 0..7",
+            p.priority()
+        )));
+    }
+    let value = (class << 13) | p.priority();
+    // SAFETY: ioprio_set with integer arguments, for the calling process.
+    if unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) } != 0 {
+        return Err(io::Error::last_os_error())
+            .ctx(|| format!("setting ioPriority {:?}", p.class()));
+    }
+    Ok(())
+}
+
+/// Refuses spec fields berth does not carry out yet, so none is silently ignored.
+pub fn refuse_unsupported(spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let mut unsupported = Vec::new();
+    if let Some(p) = spec.process() {
+        if p.scheduler().is_some() {
+            unsupported.push("process.scheduler");
+        }
+        if p.exec_cpu_affinity().is_some() {
+            unsupported.push("process.execCPUAffinity");
+        }
+    }
+    if let Some(l) = spec.linux() {
+        if l.intel_rdt().is_some() {
+            unsupported.push("linux.intelRdt");
+        }
+        if l.memory_policy().is_some() {
+            unsupported.push("linux.memoryPolicy");
+        }
+        if l.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+            unsupported.push("linux.netDevices");
+        }
+    }
+    if unsupported.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Spec(format!(
+            "not supported by berth yet: {}",
+            unsupported.join(", ")
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
