@@ -1,0 +1,186 @@
+//! Layer diff round trip: the tar computed from an overlay upper dir, applied onto the lower,
+//! reproduces what the kernel's overlay mount shows (the oracle). Runs as root.
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use berth_image::{apply_layer, write_diff, Digest};
+
+fn c(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).unwrap()
+}
+
+/// Content, type, mode, owner and mtime (seconds: tar keeps no more) of every path.
+fn view(root: &Path) -> BTreeMap<PathBuf, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, String>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            let what = if m.is_symlink() {
+                format!("link {:?}", fs::read_link(&p).unwrap())
+            } else if m.is_file() {
+                format!("file {:?} nlink={}", fs::read(&p).unwrap(), m.nlink())
+            } else {
+                "dir".into()
+            };
+            let mtime = if m.is_symlink() { 0 } else { m.mtime() };
+            out.insert(
+                p.strip_prefix(root).unwrap().to_path_buf(),
+                format!("{what} mode={:o} uid={} mtime={mtime}", m.mode(), m.uid()),
+            );
+            if m.is_dir() {
+                walk(root, &p, out);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+/// An overlay mount, unmounted on drop (also when an assertion fails).
+struct Overlay(PathBuf);
+
+impl Overlay {
+    fn mount(lower: &Path, upper: &Path, work: &Path, merged: &Path) -> Self {
+        let opts = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.display(),
+            upper.display(),
+            work.display()
+        );
+        let (src, fstype, data) = (
+            c(Path::new("overlay")),
+            CString::new("overlay").unwrap(),
+            CString::new(opts).unwrap(),
+        );
+        // SAFETY: NUL-terminated strings that outlive the call.
+        let rc = unsafe {
+            libc::mount(
+                src.as_ptr(),
+                c(merged).as_ptr(),
+                fstype.as_ptr(),
+                0,
+                data.as_ptr().cast(),
+            )
+        };
+        assert_eq!(rc, 0, "mount overlay: {}", std::io::Error::last_os_error());
+        Self(merged.to_path_buf())
+    }
+}
+
+impl Drop for Overlay {
+    fn drop(&mut self) {
+        // SAFETY: NUL-terminated path.
+        unsafe { libc::umount2(c(&self.0).as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+fn lower_tar() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, data: &str, mode: u32| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(mode);
+        h.set_mtime(1_400_000_000);
+        h.set_entry_type(if path.ends_with('/') {
+            tar::EntryType::Directory
+        } else {
+            tar::EntryType::Regular
+        });
+        b.append_data(&mut h, path, data.as_bytes()).unwrap();
+    };
+    add("etc/", "", 0o755);
+    add("etc/passwd", "root:x:0:0", 0o644);
+    add("etc/deleted", "bye", 0o644);
+    add("var/", "", 0o755);
+    add("var/cache/", "", 0o755);
+    add("var/cache/old1", "old", 0o644);
+    add("var/cache/sub/old2", "old", 0o644);
+    // Every directory is listed: implicitly created parents get the current time.
+    add("keep/", "", 0o755);
+    add("keep/untouched", "same", 0o600);
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn diff_applied_onto_lower_reproduces_the_overlay_view() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = |n: &str| {
+        let p = tmp.path().join(n);
+        fs::create_dir(&p).unwrap();
+        p
+    };
+    let (lower, upper, work, merged, replay) =
+        (d("lower"), d("upper"), d("work"), d("merged"), d("replay"));
+    apply_layer(&lower_tar()[..], &lower).unwrap();
+
+    {
+        // Make the changes through the kernel, so the upper dir has real overlay semantics.
+        let _mnt = Overlay::mount(&lower, &upper, &work, &merged);
+        fs::write(merged.join("etc/passwd"), "root:x:0:0\napp:x:1000:1000").unwrap();
+        fs::remove_file(merged.join("etc/deleted")).unwrap();
+        fs::write(merged.join("etc/new"), "new").unwrap();
+        fs::hard_link(merged.join("etc/new"), merged.join("etc/new-link")).unwrap();
+        symlink("passwd", merged.join("etc/pw")).unwrap();
+        // Replacing a lower dir by a new one makes it opaque in the upper dir.
+        fs::remove_dir_all(merged.join("var/cache")).unwrap();
+        fs::create_dir(merged.join("var/cache")).unwrap();
+        fs::write(merged.join("var/cache/fresh"), "fresh").unwrap();
+        // Owner before mode: chown clears setuid.
+        std::os::unix::fs::lchown(merged.join("var/cache/fresh"), Some(1000), Some(1000)).unwrap();
+        fs::set_permissions(
+            merged.join("var/cache/fresh"),
+            fs::Permissions::from_mode(0o4755),
+        )
+        .unwrap();
+    }
+    let _mnt = Overlay::mount(&lower, &upper, &work, &merged);
+    let expected = view(&merged);
+    assert!(expected[Path::new("var/cache/fresh")].contains("mode=104755 uid=1000"));
+    assert!(
+        !expected.contains_key(Path::new("var/cache/old1")),
+        "overlay made var/cache opaque"
+    );
+    assert!(!expected.contains_key(Path::new("etc/deleted")));
+
+    let (tar, diff_id, size) = write_diff(Some(&lower), &upper, Vec::new()).unwrap();
+    assert_eq!(
+        (diff_id.clone(), size),
+        (Digest::of(&tar), tar.len() as u64)
+    );
+    let names: Vec<String> = tar::Archive::new(&tar[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert!(names.contains(&"etc/.wh.deleted".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"var/cache/.wh..wh..opq".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.contains("keep")),
+        "unchanged paths stay out: {names:?}"
+    );
+
+    apply_layer(&lower_tar()[..], &replay).unwrap();
+    let applied = apply_layer(&tar[..], &replay).unwrap();
+    assert_eq!(applied.diff_id, diff_id);
+    assert_eq!(view(&replay), expected);
+    let (a, b) = (
+        fs::metadata(replay.join("etc/new")).unwrap(),
+        fs::metadata(replay.join("etc/new-link")).unwrap(),
+    );
+    assert_eq!(a.ino(), b.ino());
+
+    // Same change, same bytes.
+    assert_eq!(
+        write_diff(Some(&lower), &upper, Vec::new()).unwrap().1,
+        diff_id
+    );
+}
