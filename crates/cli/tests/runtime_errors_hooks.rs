@@ -407,3 +407,85 @@ fn seccomp_notify_reaches_the_listener() {
     assert_ne!(code, 0);
     assert!(err.contains("listenerPath"), "{err}");
 }
+
+/// `--log --log-format json`: where containerd reads why a call failed.
+#[test]
+fn errors_go_to_the_json_log() {
+    let rt = Runtime::new();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.json");
+    let out = rt
+        .cmd()
+        .args([
+            "--log",
+            log.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "state",
+            "no-such-container",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let line: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(line["level"], "error");
+    assert!(
+        line["msg"].as_str().unwrap().contains("no-such-container"),
+        "{line}"
+    );
+    assert!(line["time"].as_str().unwrap().ends_with('Z'));
+}
+
+/// `--preserve-fds N`: descriptors 3..3+N reach the container, nothing else does.
+#[test]
+fn preserved_descriptors_reach_the_container() {
+    if skip() {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let rt = Runtime::new();
+    let b = Bundle::busybox(&["sh", "-c", "cat <&3; ls /proc/self/fd | tr '\\n' ' '"]);
+    b.write();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("passed");
+    std::fs::write(&f, "through fd 3\n").unwrap();
+    let file = std::fs::File::open(&f).unwrap();
+    let raw = file.as_raw_fd();
+    let mut cmd = rt.cmd();
+    cmd.args([
+        "run",
+        "--preserve-fds",
+        "1",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &unique_id("pfd"),
+    ])
+    .stdin(std::process::Stdio::null());
+    // SAFETY: dup2 is async-signal-safe; it makes the file descriptor 3 of the runtime.
+    unsafe {
+        cmd.pre_exec(move || {
+            // dup2 onto itself keeps close-on-exec: clear it explicitly.
+            if libc::dup2(raw, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("through fd 3"));
+    // 0-2, the preserved 3, and the descriptor ls reads the directory with.
+    assert_eq!(
+        lines.next().unwrap().split_whitespace().collect::<Vec<_>>(),
+        vec!["0", "1", "2", "3", "4"]
+    );
+}
