@@ -1,5 +1,7 @@
 //! Applying layer tars onto real directories (run as root: owners, devices, trusted xattrs).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
@@ -97,27 +99,15 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 
 /// Everything observable about a tree, without following symlinks.
 fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, String>) {
-        for e in fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            let m = fs::symlink_metadata(&p).unwrap();
-            let what = if m.is_symlink() {
-                format!("link {:?}", fs::read_link(&p).unwrap())
-            } else if m.is_file() {
-                format!("file {:?}", fs::read(&p).unwrap())
-            } else {
-                "other".into()
-            };
-            let desc = format!("{what} mode={:o} uid={} ino={}", m.mode(), m.uid(), m.ino());
-            out.insert(p.strip_prefix(root).unwrap().to_path_buf(), desc);
-            if m.is_dir() {
-                walk(root, &p, out);
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
+    common::tree(root, &|p, m| {
+        format!(
+            "{} mode={:o} uid={} ino={}",
+            common::what(p, m),
+            m.mode(),
+            m.uid(),
+            m.ino()
+        )
+    })
 }
 
 struct Fixture {

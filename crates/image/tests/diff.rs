@@ -1,6 +1,8 @@
 //! Layer diff round trip: the tar computed from an overlay upper dir, applied onto the lower,
 //! reproduces what the kernel's overlay mount shows (the oracle). Runs as root.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::fs;
@@ -16,30 +18,16 @@ fn c(p: &Path) -> CString {
 
 /// Content, type, mode, owner and mtime (seconds: tar keeps no more) of every path.
 fn view(root: &Path) -> BTreeMap<PathBuf, String> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, String>) {
-        for e in fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            let m = fs::symlink_metadata(&p).unwrap();
-            let what = if m.is_symlink() {
-                format!("link {:?}", fs::read_link(&p).unwrap())
-            } else if m.is_file() {
-                format!("file {:?} nlink={}", fs::read(&p).unwrap(), m.nlink())
-            } else {
-                "dir".into()
-            };
-            let mtime = if m.is_symlink() { 0 } else { m.mtime() };
-            out.insert(
-                p.strip_prefix(root).unwrap().to_path_buf(),
-                format!("{what} mode={:o} uid={} mtime={mtime}", m.mode(), m.uid()),
-            );
-            if m.is_dir() {
-                walk(root, &p, out);
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
+    common::tree(root, &|p, m| {
+        let mtime = if m.is_symlink() { 0 } else { m.mtime() };
+        format!(
+            "{} nlink={} mode={:o} uid={} mtime={mtime}",
+            common::what(p, m),
+            if m.is_file() { m.nlink() } else { 0 },
+            m.mode(),
+            m.uid()
+        )
+    })
 }
 
 /// An overlay mount, unmounted on drop (also when an assertion fails).

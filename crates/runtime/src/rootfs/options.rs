@@ -7,9 +7,6 @@ use nix::mount::MsFlags;
 pub struct MountOptions {
     /// Flags for the mount itself (and the read-only/nosuid... remount of a bind).
     pub flags: MsFlags,
-    /// Flags that clear what a bind would otherwise inherit (`rw`, `suid`, ...): only meaningful
-    /// to say a remount is needed.
-    pub cleared: MsFlags,
     /// Propagation changes, each a separate mount(2) call after the mount.
     pub propagation: Vec<MsFlags>,
     /// Options the filesystem itself interprets (`mode=755`, `size=65536k`, ...).
@@ -22,7 +19,6 @@ impl Default for MountOptions {
     fn default() -> Self {
         MountOptions {
             flags: MsFlags::empty(),
-            cleared: MsFlags::empty(),
             propagation: Vec::new(),
             data: Vec::new(),
             bind: false,
@@ -82,7 +78,6 @@ impl MountOptions {
             };
             o.flags.insert(set);
             o.flags.remove(clear);
-            o.cleared.insert(clear);
         }
         o
     }
