@@ -489,3 +489,31 @@ fn preserved_descriptors_reach_the_container() {
         vec!["0", "1", "2", "3", "4"]
     );
 }
+
+/// A state root that cannot be written gives one clear error naming it, and leaves no cgroup.
+#[test]
+fn an_unwritable_state_root_is_named() {
+    if skip() {
+        return;
+    }
+    let b = Bundle::busybox(&["true"]);
+    b.write();
+    let out = std::process::Command::new(berth())
+        .args([
+            "runtime",
+            "--root",
+            "/proc/berth-no-state",
+            "create",
+            "--bundle",
+        ])
+        .arg(b.path())
+        .arg(unique_id("rostate"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/proc/berth-no-state"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(cgroup_dirs(&b.cgroups_path()).is_empty());
+}
