@@ -1,6 +1,8 @@
-//! The `berth` binary. Invoked as `berth-runc` (or `runc`) it is the runc-compatible OCI runtime;
-//! `berth runtime ...` is the same.
+//! The `berth` binary: the docker-compatible commands (`berth run`, `ps`, `images`...). Invoked
+//! as `berth-runc` (or `runc`) it is the runc-compatible OCI runtime, as is `berth runtime ...`;
+//! invoked as `berth-monitor` it is a container's monitor (started by the engine).
 
+mod docker;
 mod runtime;
 
 fn main() {
@@ -21,14 +23,10 @@ fn main() {
     ) {
         println!("berth version {}", env!("CARGO_PKG_VERSION"));
         0
+    } else if berth_engine::monitor::is_monitor_argv0(&argv0) {
+        berth_engine::monitor::main(&args[1..])
     } else {
-        eprintln!("usage: berth runtime <command> [args...]   (see `berth runtime --help`)\n       berth version");
-        if args.len() > 1 {
-            eprintln!("berth: unknown command {:?}", args[1]);
-            125
-        } else {
-            0
-        }
+        docker::main(args)
     };
     std::process::exit(code);
 }

@@ -1,7 +1,8 @@
-//! berth's image storage, the first slice of the image subsystem.
+//! berth's image storage.
 //!
 //! Owns: content digests ([`Digest`], hashing adapters), the content-addressed blob store
-//! ([`ContentStore`]), applying layer tars onto a directory with Docker/OCI whiteouts while
+//! ([`ContentStore`]), references and manifests, image configs, the local image index
+//! ([`ImageStore`]), overlay snapshots per layer chain ([`Snapshots`]), applying layer tars onto a directory with Docker/OCI whiteouts while
 //! keeping every write inside that directory ([`apply_layer`]), and computing a layer tar from an
 //! overlay upper directory ([`write_diff`]).
 //!
@@ -9,10 +10,27 @@
 //! hands them to the store as readers), or containers (the `engine` decides which layers make a
 //! container's rootfs and where it lives).
 
+pub mod config;
 pub mod digest;
+pub mod images;
+pub mod import;
 pub mod layer;
+pub mod manifest;
+pub mod reference;
+pub mod snapshot;
 pub mod store;
 
+pub use config::{ConfigError, ContainerConfig, History, ImageConfig, RootFs};
 pub use digest::{Digest, DigestError, HashingReader, HashingWriter};
-pub use layer::{apply_layer, write_diff, AppliedLayer, ApplyError, DiffError, SkippedXattr};
+pub use layer::{
+    apply_layer, apply_layer_with, write_diff, AppliedLayer, ApplyError, ApplyOptions, DiffError,
+    SkippedXattr, WhiteoutMode,
+};
+pub use manifest::{
+    host_platform, select_platform, LayerCompression, ManifestError, Parsed, Platform,
+};
+pub use reference::{Reference, ReferenceError};
+pub use images::{ImageError, ImageRecord, ImageStore, Removal};
+pub use import::{import_rootfs, ImportOptions};
+pub use snapshot::{ChainId, OverlayMount, SnapshotError, Snapshots};
 pub use store::{ContentStore, StoreError};

@@ -4,98 +4,12 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use berth_image::{apply_layer, ApplyError, Digest};
-use tar::{Builder, EntryType, Header};
-
-const MTIME: u64 = 1_500_000_000;
-
-/// Builds tars with raw header names, so tests can write what `Header::set_path` refuses.
-struct Layer(Builder<Vec<u8>>);
-
-impl Layer {
-    fn new() -> Self {
-        Self(Builder::new(Vec::new()))
-    }
-
-    fn entry(
-        &mut self,
-        name: &str,
-        kind: EntryType,
-        link: &str,
-        data: &[u8],
-        mode: u32,
-        owner: u64,
-    ) -> &mut Self {
-        let mut h = Header::new_gnu();
-        let gnu = h.as_gnu_mut().unwrap();
-        gnu.name[..name.len()].copy_from_slice(name.as_bytes());
-        gnu.linkname[..link.len()].copy_from_slice(link.as_bytes());
-        h.set_entry_type(kind);
-        h.set_size(data.len() as u64);
-        h.set_mode(mode);
-        h.set_uid(owner);
-        h.set_gid(owner + 1);
-        h.set_mtime(MTIME);
-        h.set_cksum();
-        self.0.append(&h, data).unwrap();
-        self
-    }
-
-    fn file(&mut self, name: &str, data: &str) -> &mut Self {
-        self.entry(name, EntryType::Regular, "", data.as_bytes(), 0o644, 0)
-    }
-
-    fn dir(&mut self, name: &str) -> &mut Self {
-        self.entry(name, EntryType::Directory, "", b"", 0o755, 0)
-    }
-
-    fn symlink(&mut self, name: &str, to: &str) -> &mut Self {
-        self.entry(name, EntryType::Symlink, to, b"", 0o777, 0)
-    }
-
-    fn hardlink(&mut self, name: &str, to: &str) -> &mut Self {
-        self.entry(name, EntryType::Link, to, b"", 0o644, 0)
-    }
-
-    fn device(&mut self, name: &str, kind: EntryType, major: u32, minor: u32) -> &mut Self {
-        let mut h = Header::new_gnu();
-        h.set_path(name).unwrap();
-        h.set_entry_type(kind);
-        h.set_size(0);
-        h.set_mode(0o600);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(MTIME);
-        h.set_device_major(major).unwrap();
-        h.set_device_minor(minor).unwrap();
-        h.set_cksum();
-        self.0.append(&h, &b""[..]).unwrap();
-        self
-    }
-
-    fn xattrs(&mut self, pairs: &[(&str, &[u8])]) -> &mut Self {
-        self.0
-            .append_pax_extensions(pairs.iter().map(|(k, v)| (*k, *v)))
-            .unwrap();
-        self
-    }
-
-    fn finish(&mut self) -> Vec<u8> {
-        std::mem::replace(&mut self.0, Builder::new(Vec::new()))
-            .into_inner()
-            .unwrap()
-    }
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(data).unwrap();
-    enc.finish().unwrap()
-}
+use berth_image::{apply_layer, apply_layer_with, ApplyError, ApplyOptions, Digest, WhiteoutMode};
+use common::{getxattr, gzip, zstd, Layer, MTIME};
+use tar::EntryType;
 
 /// Everything observable about a tree, without following symlinks.
 fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
@@ -138,7 +52,7 @@ impl Fixture {
 }
 
 #[test]
-fn applies_every_entry_kind_plain_and_gzip() {
+fn applies_every_entry_kind_plain_gzip_and_zstd() {
     let tar = Layer::new()
         .dir("usr/")
         .entry("usr/bin/", EntryType::Directory, "", b"", 0o750, 7)
@@ -164,7 +78,7 @@ fn applies_every_entry_kind_plain_and_gzip() {
         .file("etc/xattr", "x")
         .finish();
 
-    for input in [tar.clone(), gzip(&tar)] {
+    for input in [tar.clone(), gzip(&tar), zstd(&tar)] {
         let fx = Fixture::new();
         let applied = apply_layer(&input[..], &fx.root).unwrap();
         assert_eq!(applied.diff_id, Digest::of(&tar));
@@ -227,16 +141,6 @@ fn applies_every_entry_kind_plain_and_gzip() {
             "PAX records apply to one entry"
         );
     }
-}
-
-fn getxattr(path: &Path, name: &str) -> Option<Vec<u8>> {
-    use std::os::unix::ffi::OsStrExt;
-    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
-    let n = std::ffi::CString::new(name).unwrap();
-    let mut buf = vec![0u8; 256];
-    // SAFETY: NUL-terminated strings, buffer pointer and length from one Vec.
-    let rc = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    (rc >= 0).then(|| buf[..rc as usize].to_vec())
 }
 
 #[test]
@@ -375,7 +279,13 @@ fn escapes_are_refused_naming_the_entry_and_change_nothing() {
                 .file("h/secret", "pwned");
         }),
     ];
-    for (i, (bad, build)) in cases.iter().enumerate() {
+    let modes = [WhiteoutMode::Delete, WhiteoutMode::Overlay];
+    for (i, ((bad, build), mode)) in cases
+        .iter()
+        .flat_map(|c| modes.iter().map(move |m| (c, m)))
+        .enumerate()
+    {
+        let options = ApplyOptions { whiteouts: *mode };
         let mut layer = Layer::new();
         // Valid entries first: a refusal must not keep them.
         layer
@@ -383,7 +293,7 @@ fn escapes_are_refused_naming_the_entry_and_change_nothing() {
             .file("existing", "overwritten")
             .entry(".wh.lowerlink", EntryType::Regular, "", b"", 0o644, 0);
         build(&mut layer, &sentinel_abs);
-        let err = apply_layer(&layer.finish()[..], &fx.root).unwrap_err();
+        let err = apply_layer_with(&layer.finish()[..], &fx.root, &options).unwrap_err();
         match &err {
             ApplyError::Refused { entry, .. } => assert_eq!(entry, bad, "case {i}: {err}"),
             other => panic!("case {i}: expected a refusal naming {bad}, got {other}"),
@@ -414,14 +324,60 @@ fn hardlink_to_an_outward_symlink_stays_a_symlink() {
 }
 
 #[test]
-fn gzip_and_plain_give_the_same_diff_id() {
+fn every_compression_gives_the_same_diff_id() {
     let tar = Layer::new().file("a", "a").finish();
-    let (f1, f2) = (Fixture::new(), Fixture::new());
-    let plain = apply_layer(&tar[..], &f1.root).unwrap();
-    let gz = apply_layer(&gzip(&tar)[..], &f2.root).unwrap();
-    assert_eq!(plain.diff_id, gz.diff_id);
+    let plain = apply_layer(&tar[..], &Fixture::new().root).unwrap();
     assert_eq!(plain.diff_id, Digest::of(&tar));
-    assert_eq!(snapshot(&f1.root).len(), snapshot(&f2.root).len());
+    // pigz and parallel gzip writers emit several members; zstd several frames: all are read.
+    let mut two_members = gzip(&tar[..100]);
+    two_members.extend(gzip(&tar[100..]));
+    let mut two_frames = zstd(&tar[..100]);
+    two_frames.extend(zstd(&tar[100..]));
+    for input in [gzip(&tar), zstd(&tar), two_members, two_frames] {
+        let fx = Fixture::new();
+        let applied = apply_layer(&input[..], &fx.root).unwrap();
+        assert_eq!(applied, plain);
+        assert_eq!(fs::read_to_string(fx.path("a")).unwrap(), "a");
+    }
+}
+
+#[test]
+fn a_corrupt_compressed_layer_is_a_read_error() {
+    let tar = Layer::new().file("a", &"x".repeat(10_000)).finish();
+    for mut input in [gzip(&tar), zstd(&tar)] {
+        let n = input.len();
+        input[n / 2] ^= 0xff;
+        input.truncate(n - 4);
+        let fx = Fixture::new();
+        let err = apply_layer(&input[..], &fx.root).unwrap_err();
+        assert!(matches!(err, ApplyError::Read(_)), "{err}");
+        assert!(snapshot(&fx.root).is_empty());
+    }
+}
+
+#[test]
+fn overlay_attributes_in_a_layer_are_never_set() {
+    for mode in [WhiteoutMode::Delete, WhiteoutMode::Overlay] {
+        let fx = Fixture::new();
+        let layer = Layer::new()
+            .xattrs(&[
+                ("SCHILY.xattr.trusted.overlay.opaque", b"y"),
+                ("SCHILY.xattr.trusted.overlay.redirect", b"/etc"),
+                ("SCHILY.xattr.user.kept", b"1"),
+            ])
+            .dir("d/")
+            .finish();
+        let applied =
+            apply_layer_with(&layer[..], &fx.root, &ApplyOptions { whiteouts: mode }).unwrap();
+        let skipped: Vec<_> = applied.skipped_xattrs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            skipped,
+            ["trusted.overlay.opaque", "trusted.overlay.redirect"],
+            "{mode:?}"
+        );
+        assert_eq!(getxattr(&fx.path("d"), "trusted.overlay.opaque"), None);
+        assert_eq!(getxattr(&fx.path("d"), "user.kept"), Some(b"1".to_vec()));
+    }
 }
 
 #[test]

@@ -4,17 +4,12 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use berth_image::{apply_layer, write_diff, Digest};
-
-fn c(p: &Path) -> CString {
-    CString::new(p.as_os_str().as_bytes()).unwrap()
-}
+use common::{getxattr, setxattr, Mount};
 
 /// Content, type, mode, owner and mtime (seconds: tar keeps no more) of every path.
 fn view(root: &Path) -> BTreeMap<PathBuf, String> {
@@ -30,42 +25,17 @@ fn view(root: &Path) -> BTreeMap<PathBuf, String> {
     })
 }
 
-/// An overlay mount, unmounted on drop (also when an assertion fails).
-struct Overlay(PathBuf);
-
-impl Overlay {
-    fn mount(lower: &Path, upper: &Path, work: &Path, merged: &Path) -> Self {
-        let opts = format!(
+/// An overlay mount of `lower`, `upper` and `work` on `merged`, unmounted on drop.
+fn overlay(lower: &Path, upper: &Path, work: &Path, merged: &Path) -> Mount {
+    Mount::overlay(
+        &format!(
             "lowerdir={},upperdir={},workdir={}",
             lower.display(),
             upper.display(),
             work.display()
-        );
-        let (src, fstype, data) = (
-            c(Path::new("overlay")),
-            CString::new("overlay").unwrap(),
-            CString::new(opts).unwrap(),
-        );
-        // SAFETY: NUL-terminated strings that outlive the call.
-        let rc = unsafe {
-            libc::mount(
-                src.as_ptr(),
-                c(merged).as_ptr(),
-                fstype.as_ptr(),
-                0,
-                data.as_ptr().cast(),
-            )
-        };
-        assert_eq!(rc, 0, "mount overlay: {}", std::io::Error::last_os_error());
-        Self(merged.to_path_buf())
-    }
-}
-
-impl Drop for Overlay {
-    fn drop(&mut self) {
-        // SAFETY: NUL-terminated path.
-        unsafe { libc::umount2(c(&self.0).as_ptr(), libc::MNT_DETACH) };
-    }
+        ),
+        merged,
+    )
 }
 
 fn lower_tar() -> Vec<u8> {
@@ -109,7 +79,7 @@ fn diff_applied_onto_lower_reproduces_the_overlay_view() {
 
     {
         // Make the changes through the kernel, so the upper dir has real overlay semantics.
-        let _mnt = Overlay::mount(&lower, &upper, &work, &merged);
+        let _mnt = overlay(&lower, &upper, &work, &merged);
         fs::write(merged.join("etc/passwd"), "root:x:0:0\napp:x:1000:1000").unwrap();
         fs::remove_file(merged.join("etc/deleted")).unwrap();
         fs::write(merged.join("etc/new"), "new").unwrap();
@@ -127,7 +97,7 @@ fn diff_applied_onto_lower_reproduces_the_overlay_view() {
         )
         .unwrap();
     }
-    let _mnt = Overlay::mount(&lower, &upper, &work, &merged);
+    let _mnt = overlay(&lower, &upper, &work, &merged);
     let expected = view(&merged);
     assert!(expected[Path::new("var/cache/fresh")].contains("mode=104755 uid=1000"));
     assert!(
@@ -171,4 +141,53 @@ fn diff_applied_onto_lower_reproduces_the_overlay_view() {
         write_diff(Some(&lower), &upper, Vec::new()).unwrap().1,
         diff_id
     );
+}
+
+/// Attributes travel as PAX records (file capabilities, user attributes), overlayfs's own do not.
+#[test]
+fn diff_carries_xattrs_but_not_overlay_bookkeeping() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (upper, replay) = (tmp.path().join("upper"), tmp.path().join("replay"));
+    fs::create_dir_all(upper.join("bin")).unwrap();
+    fs::create_dir(&replay).unwrap();
+    fs::write(upper.join("bin/ping"), "elf").unwrap();
+    // VFS_CAP_REVISION_2 with cap_net_raw (bit 13) permitted and effective.
+    let cap: Vec<u8> = [0x0200_0001u32, 1 << 13, 0, 0, 0]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+    setxattr(&upper.join("bin/ping"), "security.capability", &cap);
+    setxattr(&upper.join("bin/ping"), "user.origin", b"test");
+    setxattr(&upper.join("bin"), "trusted.overlay.impure", b"y");
+    setxattr(&upper.join("bin"), "trusted.overlay.origin", b"x");
+
+    let (tar, _, _) = write_diff(None, &upper, Vec::new()).unwrap();
+    let mut records = BTreeMap::new();
+    let mut archive = tar::Archive::new(&tar[..]);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().display().to_string();
+        if let Some(exts) = entry.pax_extensions().unwrap() {
+            for ext in exts {
+                let ext = ext.unwrap();
+                records.insert(
+                    (path.clone(), ext.key().unwrap().to_string()),
+                    ext.value_bytes().to_vec(),
+                );
+            }
+        }
+    }
+    let keys: Vec<_> = records.keys().cloned().collect();
+    assert_eq!(
+        keys,
+        [
+            ("bin/ping".to_string(), "SCHILY.xattr.security.capability".to_string()),
+            ("bin/ping".to_string(), "SCHILY.xattr.user.origin".to_string()),
+        ]
+    );
+
+    apply_layer(&tar[..], &replay).unwrap();
+    assert_eq!(getxattr(&replay.join("bin/ping"), "security.capability"), Some(cap));
+    assert_eq!(getxattr(&replay.join("bin/ping"), "user.origin"), Some(b"test".to_vec()));
+    assert_eq!(getxattr(&replay.join("bin"), "trusted.overlay.impure"), None);
 }

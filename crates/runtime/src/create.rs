@@ -15,6 +15,7 @@ use crate::error::{Context, Error, Result};
 use crate::hooks::{self, HookState};
 use crate::init::{spawn, ChildSetup};
 use crate::namespaces::{write_id_maps, NamespacePlan};
+use crate::rootfs::RootMount;
 use crate::rootfs::RootfsPlan;
 use crate::state::{
     process_start_time, write_atomic, ContainerRecord, StateRoot, Status, EXEC_FIFO, STATE_VERSION,
@@ -33,6 +34,13 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     pub preserve_fds: u32,
     pub no_new_keyring: bool,
+    /// A filesystem to mount on the rootfs directory inside the container's mount namespace
+    /// instead of binding the directory to itself (the engine's overlay of image layers). It
+    /// exists only in that namespace: it goes away with the container and never leaks onto
+    /// the host.
+    pub root_mount: Option<RootMount>,
+    /// Create process.cwd inside the container if it does not exist (as Docker does).
+    pub create_cwd: bool,
 }
 
 /// Reads and checks `bundle/config.json`.
@@ -110,7 +118,9 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<ContainerRecord>
     // With a mount namespace (new or joined) the rootfs is set up in it; without one, nothing
     // may be mounted (it would land on the host), and the process is only chrooted.
     let rootfs_plan = if ns.has(LinuxNamespaceType::Mount) {
-        Some(RootfsPlan::new(&spec, &rootfs, opts.no_pivot)?)
+        let mut plan = RootfsPlan::new(&spec, &rootfs, opts.no_pivot)?;
+        plan.root_mount = opts.root_mount.clone();
+        Some(plan)
     } else {
         if spec.mounts().as_ref().is_some_and(|m| !m.is_empty()) {
             eprintln!("berth: warning: no mount namespace: the spec's mounts, masked and read-only paths are not applied");
@@ -202,6 +212,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<ContainerRecord>
         new_keyring: !opts.no_new_keyring,
         create_runtime_hooks: !create_runtime.is_empty(),
         ready_sent: Default::default(),
+        create_cwd: opts.create_cwd,
     };
     let first = spawn(&setup, parent.raw())?;
     drop(child);

@@ -77,6 +77,7 @@ pub fn exec(c: &Container<'_>, opts: &ExecOptions) -> Result<i32> {
         new_keyring: false,
         create_runtime_hooks: false,
         ready_sent: Default::default(),
+        create_cwd: false,
     };
     let first = spawn(&setup, parent.raw())?;
     drop(child);

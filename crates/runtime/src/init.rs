@@ -46,6 +46,9 @@ pub(crate) struct ChildSetup<'a> {
     pub create_runtime_hooks: bool,
     /// Set once the parent has been told Ready and stopped listening.
     pub ready_sent: std::cell::Cell<bool>,
+    /// Make process.cwd if it is missing (Docker's `WORKDIR` semantics), after pivot_root so
+    /// the path resolves inside the container.
+    pub create_cwd: bool,
 }
 
 /// Forks the first child, which runs [`child_main`]; returns its pid. `parent_end` is the
@@ -150,6 +153,11 @@ fn container_process(s: &ChildSetup<'_>) -> Result<Infallible> {
         run_hooks(s, hooks_of(s.spec, |h| h.create_container()), host_pid)?;
         if let Some(plan) = s.rootfs {
             apply::switch_root(plan)?;
+            if s.create_cwd {
+                let cwd = s.process.cwd();
+                std::fs::create_dir_all(cwd)
+                    .ctx(|| format!("creating the working directory {}", cwd.display()))?;
+            }
         } else if let Some(root) = s.chroot {
             proc_fds = Some(
                 nix::fcntl::open(

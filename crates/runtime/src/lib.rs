@@ -21,12 +21,13 @@ pub mod rootfs;
 pub mod spec;
 pub mod state;
 pub mod sync;
-pub mod time;
+pub use berth_sys::time;
 
 pub use container::{Container, StateDoc};
 pub use create::{create, CreateOptions};
 pub use error::{Error, Result};
 pub use exec::{exec, ExecOptions};
+pub use rootfs::RootMount;
 pub use state::{StateRoot, Status};
 
 /// The runtime-spec version berth implements.

@@ -130,6 +130,8 @@ pub(crate) fn create_options(a: &args::CreateArgs) -> CreateOptions {
         no_pivot: a.no_pivot,
         preserve_fds: a.preserve_fds,
         no_new_keyring: a.no_new_keyring,
+        root_mount: None,
+        create_cwd: false,
     }
 }
 

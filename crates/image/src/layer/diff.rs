@@ -5,20 +5,25 @@
 //! contents are hidden carries `trusted.overlay.opaque=y`. This turns those into the OCI/Docker
 //! tar forms (`.wh.<name>`, `.wh..wh..opq`) so that applying the tar onto the lower reproduces the
 //! merged view. Entries are written in sorted order, so the same change gives the same diffID.
+//!
+//! Extended attributes travel as PAX `SCHILY.xattr.*` records (file capabilities, ACLs, user
+//! attributes), except overlayfs's own `trusted.overlay.*` bookkeeping and the host's SELinux
+//! label (`security.selinux`: containers are relabelled, as Docker does).
 
 use std::collections::HashMap;
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use tar::{Builder, EntryType, Header, HeaderMode};
 
+use super::path::{OPAQUE_MARKER, WHITEOUT_PREFIX};
+use super::xattr;
 use crate::digest::{Digest, HashingWriter};
 
-const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+const XATTR_PAX_PREFIX: &str = "SCHILY.xattr.";
 
 #[derive(Debug, thiserror::Error)]
 #[error("layer diff at {path}: {source}")]
@@ -46,7 +51,7 @@ pub fn write_diff<W: Write>(
         source,
     };
     if is_opaque(upper).map_err(err)? {
-        diff.marker(Path::new(".wh..wh..opq")).map_err(err)?;
+        diff.marker(Path::new(OPAQUE_MARKER)).map_err(err)?;
     }
     diff.walk(Path::new(""))?;
     let writer = diff.tar.into_inner().map_err(err)?;
@@ -94,7 +99,7 @@ impl<W: Write> Diff<'_, W> {
                 .lower
                 .is_none_or(|l| fs::symlink_metadata(l.join(path)).is_ok())
             {
-                let mut wh = OsString::from(".wh.");
+                let mut wh = OsString::from(WHITEOUT_PREFIX);
                 wh.push(name);
                 self.marker(&path.with_file_name(wh))?;
             }
@@ -105,6 +110,7 @@ impl<W: Write> Diff<'_, W> {
         header.set_mode(meta.mode() & 0o7777);
         if ft.is_file() && meta.nlink() > 1 {
             if let Some(first) = self.links.get(&(meta.dev(), meta.ino())) {
+                // The inode's attributes travel with its first entry.
                 header.set_entry_type(EntryType::Link);
                 header.set_size(0);
                 let first = first.clone();
@@ -112,6 +118,15 @@ impl<W: Write> Diff<'_, W> {
             }
             self.links
                 .insert((meta.dev(), meta.ino()), path.to_path_buf());
+        }
+        let carried: Vec<(String, Vec<u8>)> = xattr::list(full)?
+            .into_iter()
+            .filter(|(name, _)| !name.starts_with(xattr::OVERLAY_PREFIX) && name != "security.selinux")
+            .map(|(name, value)| (format!("{XATTR_PAX_PREFIX}{name}"), value))
+            .collect();
+        if !carried.is_empty() {
+            self.tar
+                .append_pax_extensions(carried.iter().map(|(k, v)| (k.as_str(), v.as_slice())))?;
         }
         if ft.is_file() {
             self.tar.append_data(&mut header, path, File::open(full)?)
@@ -123,7 +138,7 @@ impl<W: Write> Diff<'_, W> {
             header.set_size(0);
             self.tar.append_data(&mut header, path, io::empty())?;
             if ft.is_dir() && is_opaque(full)? {
-                self.marker(&path.join(".wh..wh..opq"))?;
+                self.marker(&path.join(OPAQUE_MARKER))?;
             }
             Ok(())
         }
@@ -148,18 +163,5 @@ fn is_whiteout(meta: &fs::Metadata) -> bool {
 }
 
 fn is_opaque(dir: &Path) -> io::Result<bool> {
-    let p = CString::new(dir.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let n = CString::new(OPAQUE_XATTR).expect("no NUL");
-    let mut buf = [0u8; 8];
-    // SAFETY: NUL-terminated strings; buffer pointer and length from one array.
-    let rc = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    if rc < 0 {
-        let e = io::Error::last_os_error();
-        return match e.raw_os_error() {
-            Some(libc::ENODATA | libc::EOPNOTSUPP | libc::ERANGE) => Ok(false),
-            _ => Err(e),
-        };
-    }
-    Ok(&buf[..rc as usize] == b"y")
+    Ok(xattr::get(dir, xattr::OVERLAY_OPAQUE)?.is_some_and(|v| v == b"y"))
 }

@@ -1,4 +1,5 @@
-//! Entry names of a layer tar, made relative to the layer root the way Docker does.
+//! Entry names of a layer tar: made relative to the layer root the way Docker does, and the
+//! whiteout names (`.wh.<name>`, `.wh..wh..opq`) that mark deletions and opaque directories.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -24,6 +25,30 @@ pub(crate) fn normalize(raw: &[u8]) -> Result<RelPath, String> {
         }
     }
     Ok(out)
+}
+
+pub(crate) const WHITEOUT_PREFIX: &str = ".wh.";
+pub(crate) const OPAQUE_MARKER: &str = ".wh..wh..opq";
+
+/// What an entry's last name component says it does.
+pub(crate) enum Role {
+    /// `.wh.<name>`: `<name>` in the same directory is deleted.
+    Whiteout(OsString),
+    /// `.wh..wh..opq`: the directory hides what lower layers put in it.
+    Opaque,
+    /// Anything else: the entry itself.
+    Plain,
+}
+
+pub(crate) fn role(name: &OsStr) -> Role {
+    let name = name.as_bytes();
+    if name == OPAQUE_MARKER.as_bytes() {
+        Role::Opaque
+    } else if let Some(rest) = name.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
+        Role::Whiteout(OsStr::from_bytes(rest).to_os_string())
+    } else {
+        Role::Plain
+    }
 }
 
 pub(crate) fn display(path: &[OsString]) -> String {

@@ -20,14 +20,30 @@ pub fn prepare(plan: &RootfsPlan, in_userns: bool, cgroupns: bool) -> Result<()>
     mount(NONE, "/", NONE, plan.root_propagation, NONE)
         .ctx(|| "setting propagation of / in the container's mount namespace".into())?;
     // pivot_root needs the new root to be a mount point.
-    mount(
-        Some(&plan.rootfs),
-        &plan.rootfs,
-        NONE,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        NONE,
-    )
-    .ctx(|| format!("bind-mounting rootfs {}", plan.rootfs.display()))?;
+    match &plan.root_mount {
+        Some(m) => mount(
+            Some(m.source.as_str()),
+            &plan.rootfs,
+            Some(m.fstype.as_str()),
+            MsFlags::empty(),
+            Some(m.data.as_str()),
+        )
+        .ctx(|| {
+            format!(
+                "mounting the {} root on {}",
+                m.fstype,
+                plan.rootfs.display()
+            )
+        })?,
+        None => mount(
+            Some(&plan.rootfs),
+            &plan.rootfs,
+            NONE,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            NONE,
+        )
+        .ctx(|| format!("bind-mounting rootfs {}", plan.rootfs.display()))?,
+    }
     let root = safe::open_root(&plan.rootfs)?;
     for step in &plan.mounts {
         safe::check_not_root(step.dest())?;

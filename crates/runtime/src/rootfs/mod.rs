@@ -9,4 +9,4 @@ pub mod options;
 pub mod plan;
 pub mod safe;
 
-pub use plan::{MountStep, RootfsPlan};
+pub use plan::{MountStep, RootMount, RootfsPlan};

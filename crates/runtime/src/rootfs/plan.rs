@@ -42,6 +42,8 @@ impl MountStep {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RootfsPlan {
     pub rootfs: PathBuf,
+    /// Mounted on `rootfs` in place of the self-bind that makes it a mount point.
+    pub root_mount: Option<RootMount>,
     /// Applied to `/` recursively before anything is mounted, so nothing propagates to the host.
     pub root_propagation: MsFlags,
     /// For `shared` rootfs propagation, applied to the new `/` after pivot_root.
@@ -55,6 +57,15 @@ pub struct RootfsPlan {
     pub readonly_root: bool,
     pub pivot: bool,
     pub console: bool,
+}
+
+/// A filesystem mounted as the container's root (e.g. an overlay of image layers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootMount {
+    pub fstype: String,
+    pub source: String,
+    /// The `-o` data string.
+    pub data: String,
 }
 
 impl RootfsPlan {
@@ -128,6 +139,7 @@ impl RootfsPlan {
         let process = spec.process().clone().unwrap_or_default();
         Ok(RootfsPlan {
             rootfs: rootfs.to_path_buf(),
+            root_mount: None,
             root_propagation,
             final_propagation,
             mounts,

@@ -1,0 +1,111 @@
+//! The docker-compatible commands: `berth run`, `ps`, `logs`, `images`... driving the engine
+//! in-process (no daemon).
+
+mod args;
+mod containers;
+mod format;
+mod images;
+mod run;
+
+use clap::Parser;
+
+use args::{Cli, Command, ContainerCommand, ImageCommand};
+use berth_engine::{Engine, Paths};
+
+/// An error with the exit code Docker gives it.
+#[derive(Debug)]
+pub struct Failure {
+    code: i32,
+    message: String,
+}
+
+impl Failure {
+    pub fn new(code: i32, message: String) -> Self {
+        Self { code, message }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+pub fn main(args: Vec<String>) -> i32 {
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 125 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let paths = Paths::resolve(cli.root.clone(), cli.runroot.clone());
+    let result = Engine::open(paths)
+        .map_err(anyhow::Error::from)
+        .and_then(|engine| dispatch(&engine, cli.command));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let code = e.downcast_ref::<Failure>().map_or_else(
+                || {
+                    e.downcast_ref::<berth_engine::Error>()
+                        .map_or(125, berth_engine::Error::exit_code)
+                },
+                |f| f.code,
+            );
+            eprintln!("berth: {e:#}");
+            code
+        }
+    }
+}
+
+fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
+    match cmd {
+        Command::Run(a) => run::run(engine, &a, false),
+        Command::Create(a) => run::run(engine, &a, true),
+        Command::Start(a) => run::start(engine, &a),
+        Command::Stop(a) => containers::stop(engine, &a),
+        Command::Restart(a) => containers::restart(engine, &a),
+        Command::Kill(a) => containers::kill(engine, &a),
+        Command::Rm(a) => containers::rm(engine, &a),
+        Command::Ps(a) => containers::ps(engine, &a),
+        Command::Logs(a) => containers::logs(engine, &a),
+        Command::Wait(a) => containers::wait(engine, &a.containers),
+        Command::Pause(a) => containers::pause(engine, &a.containers, true),
+        Command::Unpause(a) => containers::pause(engine, &a.containers, false),
+        Command::Rename {
+            container,
+            new_name,
+        } => containers::rename(engine, &container, &new_name),
+        Command::Exec(a) => containers::exec(engine, &a),
+        Command::Inspect(a) => containers::inspect(engine, &a, None),
+        Command::Images(a) => images::images(engine, &a),
+        Command::Import(a) => images::import(engine, &a),
+        Command::Tag { source, target } => images::tag(engine, &source, &target),
+        Command::Rmi(a) => images::rmi(engine, &a),
+        Command::Volume(v) => images::volume(engine, &v),
+        Command::Container(c) => match c {
+            ContainerCommand::Ls(a) => containers::ps(engine, &a),
+            ContainerCommand::Run(a) => run::run(engine, &a, false),
+            ContainerCommand::Create(a) => run::run(engine, &a, true),
+            ContainerCommand::Start(a) => run::start(engine, &a),
+            ContainerCommand::Stop(a) => containers::stop(engine, &a),
+            ContainerCommand::Kill(a) => containers::kill(engine, &a),
+            ContainerCommand::Rm(a) => containers::rm(engine, &a),
+            ContainerCommand::Logs(a) => containers::logs(engine, &a),
+            ContainerCommand::Wait(a) => containers::wait(engine, &a.containers),
+            ContainerCommand::Inspect(a) => containers::inspect(engine, &a, Some("container")),
+            ContainerCommand::Exec(a) => containers::exec(engine, &a),
+        },
+        Command::Image(c) => match c {
+            ImageCommand::Ls(a) => images::images(engine, &a),
+            ImageCommand::Rm(a) => images::rmi(engine, &a),
+            ImageCommand::Import(a) => images::import(engine, &a),
+            ImageCommand::Inspect(a) => containers::inspect(engine, &a, Some("image")),
+            ImageCommand::Tag { source, target } => images::tag(engine, &source, &target),
+        },
+    }
+}

@@ -1,0 +1,533 @@
+//! `run`, `create` and `start`: options to a `RunConfig`, the container to the engine, and the
+//! terminal to the monitor when attached.
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context, Result};
+use berth_engine::{
+    Engine, Error as EngineError, MountConfig, NetworkMode, RestartPolicy, RunConfig, SeccompMode,
+};
+
+use super::args::{RunArgs, StartArgs};
+use super::Failure;
+
+/// `docker run` and `docker create`.
+pub fn run(engine: &Engine, a: &RunArgs, create_only: bool) -> Result<i32> {
+    let config = run_config(a)?;
+    let image = match engine.images.resolve(&a.image) {
+        Ok(i) => i,
+        Err(berth_image::ImageError::NotFound(_)) => {
+            let shown = berth_image::Reference::parse(&a.image)
+                .map(|r| r.familiar())
+                .unwrap_or_else(|_| a.image.clone());
+            eprintln!("Unable to find image '{shown}' locally");
+            return Err(Failure::new(
+                125,
+                format!("pull access denied for {shown}: pulling images is not available in this build yet; use `berth import` or `berth load`"),
+            )
+            .into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let detach = a.detach;
+    let rec = engine
+        .create(&image, &a.image, a.name.as_deref(), config)
+        .map_err(engine_failure)?;
+    if create_only {
+        println!("{}", rec.id);
+        return Ok(0);
+    }
+    if detach {
+        let mut handle = engine.start(&rec.id, None).map_err(engine_failure)?;
+        match handle.wait_started() {
+            Ok(_) => {
+                println!("{}", rec.id);
+                Ok(0)
+            }
+            Err(e) => {
+                cleanup_failed(engine, &rec.id, a.rm);
+                Err(engine_failure(e))
+            }
+        }
+    } else {
+        attach_run(engine, &rec.id, a.tty, a.rm)
+    }
+}
+
+/// Starts the container attached to this terminal and returns its exit code.
+fn attach_run(engine: &Engine, id: &str, tty: bool, rm: bool) -> Result<i32> {
+    let raw = if tty { RawMode::enter() } else { None };
+    let mut handle = engine.start(id, Some([0, 1, 2])).map_err(engine_failure)?;
+    let (pid, pty) = match handle.wait_started() {
+        Ok(x) => x,
+        Err(e) => {
+            drop(raw);
+            cleanup_failed(engine, id, rm);
+            return Err(engine_failure(e));
+        }
+    };
+    let _resizer = pty.map(Resizer::start);
+    let _proxy = (!tty).then(|| SignalProxy::start(pid));
+    let code = handle.wait_exit().map_err(engine_failure)?;
+    drop(raw);
+    match code {
+        Some(c) => Ok(c),
+        // The monitor died: the record says what is known.
+        None => Ok(engine
+            .containers
+            .load(id)
+            .map(|r| r.state.exit_code)
+            .unwrap_or(125)),
+    }
+}
+
+/// A container whose start failed: `--rm` removes it, as Docker does.
+fn cleanup_failed(engine: &Engine, id: &str, rm: bool) {
+    if rm {
+        let _ = engine.remove(id, true, true);
+    }
+}
+
+/// `docker start`.
+pub fn start(engine: &Engine, a: &StartArgs) -> Result<i32> {
+    if a.attach {
+        if a.containers.len() > 1 {
+            bail!("you cannot start and attach multiple containers at once");
+        }
+        let id = engine.containers.resolve(&a.containers[0])?;
+        let rec = engine.containers.load(&id)?;
+        return attach_run(engine, &id, rec.config.tty, false);
+    }
+    let mut failed = false;
+    for name in &a.containers {
+        let res = engine
+            .containers
+            .resolve(name)
+            .map_err(anyhow::Error::from)
+            .and_then(|id| {
+                let mut h = engine.start(&id, None).map_err(engine_failure)?;
+                h.wait_started().map_err(engine_failure)?;
+                Ok(())
+            });
+        match res {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Err(Failure::new(1, "Error: failed to start containers".into()).into());
+    }
+    Ok(0)
+}
+
+/// Keeps Docker's exit codes (126/127) for errors about the container's command.
+pub fn engine_failure(e: EngineError) -> anyhow::Error {
+    let code = e.exit_code();
+    Failure::new(code, e.to_string()).into()
+}
+
+/// The `run` flags as a `RunConfig`.
+pub fn run_config(a: &RunArgs) -> Result<RunConfig> {
+    let mut env = Vec::new();
+    for f in &a.env_file {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("open {}: reading the env file", f.display()))?;
+        for line in text.lines() {
+            let line = line.trim_start();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            env.push(expand_env(line));
+        }
+    }
+    env.extend(a.env.iter().map(|e| expand_env(e)));
+    let mut mounts = Vec::new();
+    for v in &a.volume {
+        mounts.push(parse_volume(v)?);
+    }
+    for m in &a.mount {
+        mounts.push(parse_mount(m)?);
+    }
+    for t in &a.tmpfs {
+        let (target, opts) = t.split_once(':').unwrap_or((t, ""));
+        mounts.push(MountConfig::Tmpfs {
+            target: absolute(target, "tmpfs")?,
+            options: opts
+                .split(',')
+                .filter(|o| !o.is_empty())
+                .map(str::to_string)
+                .collect(),
+        });
+    }
+    let mut seccomp = SeccompMode::Default;
+    let mut no_new_privileges = false;
+    let mut apparmor = None;
+    for opt in &a.security_opt {
+        let (k, v) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), "true"));
+        match k {
+            "seccomp" if v == "unconfined" => seccomp = SeccompMode::Unconfined,
+            "seccomp" => {
+                let text = std::fs::read_to_string(v)
+                    .with_context(|| format!("opening seccomp profile ({v}) failed"))?;
+                seccomp = SeccompMode::Profile(text);
+            }
+            "no-new-privileges" => no_new_privileges = v != "false",
+            "apparmor" => apparmor = Some(v.to_string()),
+            "label" => {}
+            _ => bail!("invalid --security-opt: {opt:?}"),
+        }
+    }
+    let mut ulimits = Vec::new();
+    for u in &a.ulimit {
+        let (name, vals) = u
+            .split_once('=')
+            .ok_or_else(|| anyhow!("invalid ulimit argument: {u}"))?;
+        let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
+        let num = |s: &str| -> Result<u64> {
+            if s == "-1" || s == "unlimited" {
+                return Ok(u64::MAX);
+            }
+            s.parse()
+                .map_err(|_| anyhow!("invalid ulimit argument: {u}"))
+        };
+        ulimits.push(berth_engine::config::Ulimit {
+            name: name.to_string(),
+            soft: num(soft)?,
+            hard: num(hard)?,
+        });
+    }
+    let mut devices = Vec::new();
+    for d in &a.device {
+        let parts: Vec<&str> = d.split(':').collect();
+        let host = PathBuf::from(parts[0]);
+        let (container, perms) = match parts.len() {
+            1 => (host.clone(), "rwm".to_string()),
+            2 if parts[1].chars().all(|c| "rwm".contains(c)) => {
+                (host.clone(), parts[1].to_string())
+            }
+            2 => (PathBuf::from(parts[1]), "rwm".to_string()),
+            3 => (PathBuf::from(parts[1]), parts[2].to_string()),
+            _ => bail!("invalid device specification: {d}"),
+        };
+        devices.push(berth_engine::config::DeviceMapping {
+            host,
+            container,
+            permissions: perms,
+        });
+    }
+    let memory = a.memory.as_deref().map(parse_bytes).transpose()?;
+    let memory_swap = a
+        .memory_swap
+        .as_deref()
+        .map(|s| if s == "-1" { Ok(-1) } else { parse_bytes(s) })
+        .transpose()?;
+    Ok(RunConfig {
+        entrypoint: a.entrypoint.as_ref().map(|e| {
+            if e.is_empty() {
+                Vec::new()
+            } else {
+                vec![e.clone()]
+            }
+        }),
+        cmd: a.command.clone(),
+        env,
+        user: a.user.clone(),
+        working_dir: a.workdir.clone(),
+        hostname: a.hostname.clone(),
+        labels: key_values(&a.label),
+        tty: a.tty,
+        open_stdin: a.interactive,
+        auto_remove: a.rm,
+        mounts,
+        resources: berth_engine::config::Resources {
+            memory,
+            memory_swap,
+            nano_cpus: a.cpus.map(|c| (c * 1e9) as i64),
+            cpu_shares: a.cpu_shares,
+            cpuset_cpus: a.cpuset_cpus.clone(),
+            cpuset_mems: a.cpuset_mems.clone(),
+            pids_limit: a.pids_limit,
+        },
+        cap_add: a.cap_add.clone(),
+        cap_drop: a.cap_drop.clone(),
+        privileged: a.privileged,
+        read_only: a.read_only,
+        init: a.init,
+        seccomp,
+        no_new_privileges,
+        apparmor,
+        restart: RestartPolicy::parse(&a.restart).map_err(|e| anyhow!(e))?,
+        stop_signal: a.stop_signal.clone(),
+        stop_timeout: a.stop_timeout,
+        network: NetworkMode::parse(&a.network).map_err(|e| anyhow!(e))?,
+        devices,
+        shm_size: a
+            .shm_size
+            .as_deref()
+            .map(|s| parse_bytes(s).map(|b| b as u64))
+            .transpose()?,
+        sysctls: key_values(&a.sysctl),
+        ulimits,
+        log_opts: key_values(&a.log_opt),
+        group_add: a.group_add.clone(),
+    })
+    .and_then(|c| {
+        if c.auto_remove && !matches!(c.restart, RestartPolicy::No) {
+            bail!("conflicting options: cannot specify both --restart and --rm");
+        }
+        Ok(c)
+    })
+}
+
+/// `-e NAME` takes the value from this environment, as Docker does.
+fn expand_env(e: &str) -> String {
+    if e.contains('=') {
+        return e.to_string();
+    }
+    match std::env::var(e) {
+        Ok(v) => format!("{e}={v}"),
+        Err(_) => e.to_string(),
+    }
+}
+
+fn key_values(items: &[String]) -> BTreeMap<String, String> {
+    items
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (kv.clone(), String::new()),
+        })
+        .collect()
+}
+
+fn absolute(p: &str, what: &str) -> Result<PathBuf> {
+    if !p.starts_with('/') {
+        bail!("invalid {what} destination {p:?}: mount path must be absolute");
+    }
+    Ok(PathBuf::from(p))
+}
+
+/// `-v`: `name:/path[:ro]`, `/host:/path[:ro,z]`, `/path` (anonymous volume).
+pub fn parse_volume(v: &str) -> Result<MountConfig> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let (src, dst, opts) = match parts.as_slice() {
+        [dst] => ("", *dst, ""),
+        [src, dst] => (*src, *dst, ""),
+        [src, dst, opts] => (*src, *dst, *opts),
+        _ => bail!("invalid volume specification: '{v}'"),
+    };
+    let target = absolute(dst, "volume")?;
+    let mut read_only = false;
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ro" => read_only = true,
+            "rw" | "z" | "Z" | "rprivate" | "private" | "consistent" | "cached" | "delegated" => {}
+            _ => bail!("invalid volume specification: '{v}': unknown option {o:?}"),
+        }
+    }
+    Ok(if src.is_empty() {
+        MountConfig::Volume {
+            name: String::new(),
+            target,
+            read_only,
+        }
+    } else if src.starts_with('/') || src.starts_with('.') {
+        let source = std::fs::canonicalize(src).with_context(|| {
+            format!("invalid mount config: bind source path does not exist: {src}")
+        })?;
+        MountConfig::Bind {
+            source,
+            target,
+            read_only,
+        }
+    } else {
+        MountConfig::Volume {
+            name: src.to_string(),
+            target,
+            read_only,
+        }
+    })
+}
+
+/// `--mount type=bind|volume|tmpfs,source=...,target=...,readonly`.
+pub fn parse_mount(m: &str) -> Result<MountConfig> {
+    let mut kind = "volume";
+    let (mut source, mut target, mut ro) = (String::new(), String::new(), false);
+    let mut tmpfs_opts = Vec::new();
+    for field in m.split(',') {
+        let (k, v) = field.split_once('=').unwrap_or((field, "true"));
+        match k {
+            "type" => kind = v,
+            "source" | "src" => source = v.to_string(),
+            "target" | "destination" | "dst" => target = v.to_string(),
+            "readonly" | "ro" => ro = v != "false" && v != "0",
+            "tmpfs-size" => tmpfs_opts.push(format!("size={v}")),
+            "tmpfs-mode" => tmpfs_opts.push(format!("mode={v}")),
+            "bind-propagation" | "volume-nocopy" | "consistency" => {}
+            _ => bail!("invalid field '{k}' must be a key=value pair in --mount {m}"),
+        }
+    }
+    let target = absolute(&target, "mount")?;
+    Ok(match kind {
+        "bind" => MountConfig::Bind {
+            source: std::fs::canonicalize(&source).with_context(|| {
+                format!("invalid mount config for type \"bind\": bind source path does not exist: {source}")
+            })?,
+            target,
+            read_only: ro,
+        },
+        "volume" => MountConfig::Volume {
+            name: source,
+            target,
+            read_only: ro,
+        },
+        "tmpfs" => MountConfig::Tmpfs {
+            target,
+            options: tmpfs_opts,
+        },
+        other => bail!("invalid mount type {other:?}"),
+    })
+}
+
+/// Docker's byte sizes: `512`, `64k`, `256m`, `1g` (binary units, optional `b`).
+pub fn parse_bytes(s: &str) -> Result<i64> {
+    let lower = s.trim().to_ascii_lowercase();
+    let t = lower.strip_suffix('b').unwrap_or(&lower);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = num.parse().map_err(|_| anyhow!("invalid size: '{s}'"))?;
+    Ok((n * mult as f64) as i64)
+}
+
+/// The terminal in raw mode for a `-t` session; restored on drop.
+struct RawMode {
+    saved: nix::sys::termios::Termios,
+}
+
+impl RawMode {
+    fn enter() -> Option<Self> {
+        let saved = nix::sys::termios::tcgetattr(std::io::stdin()).ok()?;
+        let mut raw = saved.clone();
+        nix::sys::termios::cfmakeraw(&mut raw);
+        nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, &raw)
+            .ok()?;
+        Some(Self { saved })
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = nix::sys::termios::tcsetattr(
+            std::io::stdin(),
+            nix::sys::termios::SetArg::TCSANOW,
+            &self.saved,
+        );
+    }
+}
+
+/// Keeps the container's pty the size of this terminal (SIGWINCH).
+struct Resizer;
+
+impl Resizer {
+    fn start(master: OwnedFd) -> Self {
+        copy_size(master.as_raw_fd());
+        let mut set = nix::sys::signal::SigSet::empty();
+        set.add(nix::sys::signal::Signal::SIGWINCH);
+        // Blocked here first: a process-directed SIGWINCH that every thread ignores is dropped.
+        let _ = set.thread_block();
+        std::thread::spawn(move || loop {
+            if set.wait().is_err() {
+                return;
+            }
+            copy_size(master.as_raw_fd());
+        });
+        Self
+    }
+}
+
+fn copy_size(master: i32) {
+    // SAFETY: TIOCGWINSZ/TIOCSWINSZ with a zeroed winsize.
+    unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) == 0 {
+            libc::ioctl(master, libc::TIOCSWINSZ, &ws);
+        }
+    }
+}
+
+/// Forwards the signals a terminal user sends (INT, TERM, QUIT, HUP, USR1/2) to the container,
+/// as `docker run --sig-proxy` does.
+struct SignalProxy;
+
+impl SignalProxy {
+    fn start(pid: i32) -> Self {
+        use nix::sys::signal::{SigSet, Signal};
+        let mut set = SigSet::empty();
+        for s in [
+            Signal::SIGINT,
+            Signal::SIGTERM,
+            Signal::SIGQUIT,
+            Signal::SIGHUP,
+            Signal::SIGUSR1,
+            Signal::SIGUSR2,
+        ] {
+            set.add(s);
+        }
+        // Blocked in this thread before the waiter starts, so none is lost or kills us.
+        let _ = set.thread_block();
+        std::thread::spawn(move || loop {
+            match set.wait() {
+                Ok(sig) => {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+                }
+                Err(_) => return,
+            }
+        });
+        Self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_like_docker() {
+        assert_eq!(parse_bytes("64m").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("512").unwrap(), 512);
+        assert_eq!(parse_bytes("2KB").unwrap(), 2048);
+        assert!(parse_bytes("lots").is_err());
+    }
+
+    #[test]
+    fn volumes_parse_like_docker() {
+        assert_eq!(
+            parse_volume("data:/var/lib/x:ro").unwrap(),
+            MountConfig::Volume {
+                name: "data".into(),
+                target: "/var/lib/x".into(),
+                read_only: true
+            }
+        );
+        assert!(matches!(
+            parse_volume("/tmp:/host").unwrap(),
+            MountConfig::Bind { .. }
+        ));
+        assert!(
+            matches!(parse_volume("/anon").unwrap(), MountConfig::Volume { name, .. } if name.is_empty())
+        );
+        assert!(parse_volume("x:rel").is_err());
+        assert!(parse_volume("/does/not/exist/berth:/x").is_err());
+    }
+}

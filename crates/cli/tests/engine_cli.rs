@@ -1,0 +1,509 @@
+//! End-to-end tests of the docker-compatible commands: the `berth` binary driven as a user
+//! would, on a busybox image imported from Debian's busybox-static, each test with its own
+//! state root and run root.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// A private engine: its own root and run root, removed (with anything left running) on drop.
+struct Engine {
+    root: tempfile::TempDir,
+    runroot: tempfile::TempDir,
+}
+
+impl Engine {
+    fn new() -> Engine {
+        // SAFETY: prctl with integer arguments: detached monitors are reparented to us.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        Engine {
+            root: tempfile::Builder::new()
+                .prefix("berth-e2e-root-")
+                .tempdir()
+                .unwrap(),
+            runroot: tempfile::Builder::new()
+                .prefix("berth-e2e-run-")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+
+    /// An engine with the busybox image imported as `busybox:latest`.
+    fn with_busybox() -> Engine {
+        let e = Engine::new();
+        let tar = busybox_tarball();
+        e.ok(&["import", tar.to_str().unwrap(), "busybox"]);
+        e
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(common::berth());
+        c.arg("--root")
+            .arg(self.root.path())
+            .arg("--runroot")
+            .arg(self.runroot.path());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn inspect(&self, name: &str) -> Value {
+        let v: Value = serde_json::from_str(&self.ok(&["inspect", name])).unwrap();
+        v[0].clone()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let ids = self.run(&["ps", "-aq", "--no-trunc"]);
+        for id in String::from_utf8_lossy(&ids.stdout).lines() {
+            let _ = self.run(&["rm", "-f", id]);
+        }
+        reap_monitors();
+        common::reap_orphaned_inits();
+    }
+}
+
+/// Reaps exited monitors this process inherited as a subreaper (never another test's
+/// `Command` child: those are not called berth-monitor).
+fn reap_monitors() {
+    let me = std::process::id().to_string();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(status) = std::fs::read_to_string(e.path().join("status")) else {
+            continue;
+        };
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        };
+        if field("PPid:") == me
+            && field("Name:") == "berth-monitor"
+            && field("State:").starts_with('Z')
+        {
+            let pid: i32 = e.file_name().to_string_lossy().parse().unwrap();
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        }
+    }
+}
+
+/// A tarball of the busybox rootfs, made once per test process.
+fn busybox_tarball() -> PathBuf {
+    static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("berth-e2e-busybox-{}", std::process::id()));
+        let rootfs = dir.join("rootfs");
+        std::fs::create_dir_all(&rootfs).unwrap();
+        common::busybox_rootfs(&rootfs);
+        let tar = dir.join("busybox.tar");
+        let st = Command::new("tar")
+            .args([
+                "-C",
+                rootfs.to_str().unwrap(),
+                "-cf",
+                tar.to_str().unwrap(),
+                ".",
+            ])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        tar
+    })
+    .clone()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn mounts_mention(path: &Path) -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .contains(path.to_str().unwrap())
+}
+
+#[test]
+fn run_prints_output_and_passes_the_exit_code() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    let out = e.run(&["run", "--rm", "busybox", "echo", "hello from berth"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "hello from berth\n");
+    let out = e.run(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo to-err >&2; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(stderr(&out), "to-err\n");
+    // --rm left nothing behind.
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    assert!(!mounts_mention(e.root.path()));
+}
+
+#[test]
+fn commands_that_cannot_run_give_126_and_127() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    let out = e.run(&["run", "--rm", "busybox", "no-such-command"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no-such-command"), "{}", stderr(&out));
+    let out = e.run(&["run", "--rm", "busybox", "/etc/passwd"]);
+    assert_eq!(out.status.code(), Some(126), "{}", stderr(&out));
+    let out = e.run(&["run", "--rm", "no-such-image"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("Unable to find image 'no-such-image:latest' locally"));
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn detached_container_lifecycle_ps_logs_stop_rm() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    let id = e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi; echo oops >&2; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done",
+    ]);
+    let id = id.trim();
+    assert_eq!(id.len(), 64, "{id}");
+    let ps = e.ok(&["ps"]);
+    assert!(ps.starts_with("CONTAINER ID"), "{ps}");
+    let line = ps.lines().nth(1).expect("one container");
+    assert!(
+        line.starts_with(&id[..12]) && line.contains("Up ") && line.ends_with("web"),
+        "{line}"
+    );
+    common::wait_until("logs", 10, || e.ok(&["logs", "web"]).contains("hi"));
+    let out = e.run(&["logs", "web"]);
+    assert_eq!(stdout(&out), "hi\n");
+    assert_eq!(stderr(&out), "oops\n");
+    let v = e.inspect("web");
+    assert_eq!(v["State"]["Status"], "running");
+    assert_eq!(v["Name"], "/web");
+    assert_eq!(v["Config"]["Image"], "busybox");
+    let pid = v["State"]["Pid"].as_i64().unwrap();
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+
+    e.ok(&["stop", "-t", "5", "web"]);
+    let v = e.inspect("web");
+    assert_eq!(v["State"]["Status"], "exited");
+    assert_eq!(v["State"]["ExitCode"], 0);
+    assert!(e.ok(&["logs", "web"]).ends_with("bye\n"));
+    let ps = e.ok(&["ps", "-a"]);
+    assert!(ps.contains("Exited (0)"), "{ps}");
+    assert_eq!(e.ok(&["ps", "-q"]), "");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists() || {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .map_or(true, |s| s.contains("State:\tZ"))
+        }
+    );
+    assert!(common::cgroup_dirs(&format!("berth-{id}")).is_empty());
+
+    e.ok(&["rm", "web"]);
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    let out = e.run(&["rm", "web"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("No such container: web"));
+}
+
+#[test]
+fn names_are_unique_and_removal_of_running_needs_force() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    e.ok(&["run", "-d", "--name", "one", "busybox", "sleep", "1000"]);
+    let out = e.run(&["create", "--name", "one", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("is already in use"),
+        "{}",
+        stderr(&out)
+    );
+    let out = e.run(&["rm", "one"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("container is running"),
+        "{}",
+        stderr(&out)
+    );
+    e.ok(&["rm", "-f", "one"]);
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    // The name is free again.
+    e.ok(&["create", "--name", "one", "busybox", "true"]);
+}
+
+#[test]
+fn run_options_env_workdir_user_hostname_readonly() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "-e",
+        "FOO=bar",
+        "-w",
+        "/new/dir",
+        "-u",
+        "user",
+        "--hostname",
+        "box",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $FOO; pwd; id -u; id -g; hostname; echo $HOME",
+    ]);
+    assert_eq!(out, "bar\n/new/dir\n1000\n1000\nbox\n/home/user\n");
+    let out = e.run(&["run", "--rm", "--read-only", "busybox", "touch", "/x"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("Read-only file system"),
+        "{}",
+        stderr(&out)
+    );
+    // Writes go to the container's own layer, not the image.
+    e.ok(&[
+        "run",
+        "--name",
+        "w",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /written",
+    ]);
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "ls /written 2>&1 || echo absent",
+    ]);
+    assert!(out.contains("absent"), "{out}");
+}
+
+#[test]
+fn volumes_and_binds_bypass_the_container_layer() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    e.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "data:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "data:/data:ro",
+        "busybox",
+        "cat",
+        "/data/f",
+    ]);
+    assert_eq!(out, "kept\n");
+    assert!(e.ok(&["volume", "ls", "-q"]).lines().any(|l| l == "data"));
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("in"), "from host").unwrap();
+    let spec = format!("{}:/mnt:ro", host.path().display());
+    let out = e.ok(&["run", "--rm", "-v", &spec, "busybox", "cat", "/mnt/in"]);
+    assert_eq!(out, "from host");
+    let out = e.run(&["run", "--rm", "-v", &spec, "busybox", "touch", "/mnt/new"]);
+    assert_ne!(out.status.code(), Some(0));
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--tmpfs",
+        "/scratch",
+        "busybox",
+        "sh",
+        "-c",
+        "grep ' /scratch ' /proc/mounts",
+    ]);
+    assert!(out.contains("tmpfs"), "{out}");
+    let out = e.run(&["volume", "rm", "data"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn resource_limits_reach_the_cgroup() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    let out = e.ok(&[
+        "run", "--rm", "--memory", "64m", "--pids-limit", "42", "busybox", "sh", "-c",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
+    ]);
+    assert_eq!(out, format!("{}\n42\n", 64 << 20));
+}
+
+#[test]
+fn restart_policy_on_failure_counts_restarts() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo run; exit 1",
+    ]);
+    common::wait_until("restarts to finish", 20, || {
+        let v = e.inspect("flaky");
+        v["State"]["Status"] == "exited" && v["RestartCount"] == 2
+    });
+    assert_eq!(e.ok(&["logs", "flaky"]), "run\nrun\nrun\n");
+    assert_eq!(e.ok(&["wait", "flaky"]), "1\n");
+}
+
+#[test]
+fn a_killed_monitor_leaves_a_truthful_ps_and_a_removable_container() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    e.ok(&["run", "-d", "--name", "orphan", "busybox", "sleep", "1000"]);
+    let v = e.inspect("orphan");
+    let pid = v["State"]["Pid"].as_i64().unwrap() as i32;
+    let record: Value = serde_json::from_slice(
+        &std::fs::read(
+            e.root
+                .path()
+                .join("containers")
+                .join(v["Id"].as_str().unwrap())
+                .join("container.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let monitor = record["state"]["monitor_pid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    common::wait_until("the container to be seen exited", 10, || {
+        e.inspect("orphan")["State"]["Status"] == "exited"
+    });
+    e.ok(&["rm", "orphan"]);
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    let id = v["Id"].as_str().unwrap();
+    assert!(common::cgroup_dirs(&format!("berth-{id}")).is_empty());
+}
+
+#[test]
+fn concurrent_runs_all_succeed_and_leave_nothing() {
+    if common::skip() {
+        return;
+    }
+    let e = std::sync::Arc::new(Engine::with_busybox());
+    let handles: Vec<_> = (0..10)
+        .map(|i| {
+            let e = e.clone();
+            std::thread::spawn(move || {
+                let out = e.run(&["run", "--rm", "busybox", "echo", &i.to_string()]);
+                (out.status.code(), stdout(&out), stderr(&out))
+            })
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        let (code, out, err) = h.join().unwrap();
+        assert_eq!(code, Some(0), "{err}");
+        assert_eq!(out, format!("{i}\n"));
+    }
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    assert!(!mounts_mention(e.root.path()));
+}
+
+#[test]
+fn images_tag_rmi_and_inspect() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    let images = e.ok(&["images"]);
+    let mut lines = images.lines();
+    assert!(lines.next().unwrap().starts_with("REPOSITORY"));
+    let row = lines.next().unwrap();
+    assert!(
+        row.starts_with("busybox") && row.contains("latest"),
+        "{images}"
+    );
+    e.ok(&["tag", "busybox", "localhost:5000/bb:v1"]);
+    assert!(e.ok(&["images"]).contains("localhost:5000/bb"));
+    let v = e.inspect("busybox");
+    assert_eq!(v["RepoTags"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(v["Os"], "linux");
+    assert_eq!(v["RootFS"]["Layers"].as_array().unwrap().len(), 1);
+    let out = e.ok(&["rmi", "localhost:5000/bb:v1"]);
+    assert_eq!(out, "Untagged: localhost:5000/bb:v1\n");
+    // An image a container uses is untagged but kept.
+    e.ok(&["create", "--name", "user", "busybox", "true"]);
+    let out = e.ok(&["rmi", "busybox"]);
+    assert_eq!(out, "Untagged: busybox:latest\n");
+    e.ok(&["rm", "user"]);
+    let out = e.run(&["rmi", "busybox"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("No such image"));
+}

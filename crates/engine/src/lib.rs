@@ -1,0 +1,28 @@
+//! berth's container engine: what `berth run`, `ps`, `logs`, `stop`, `rm` act on.
+//!
+//! Owns: containers as versioned records on disk (with locks, so concurrent commands are safe),
+//! turning an image and run options into an OCI spec, the per-container monitor (stdio, logs,
+//! exit status, restart policy), logs, volumes, recovery after a crash.
+//!
+//! Must not know: HTTP or the command line (the `cli` crate and the API server drive it), the
+//! registry protocol (images arrive through `berth-image`'s store).
+
+pub mod config;
+mod engine;
+pub mod error;
+pub mod inspect;
+pub mod logs;
+pub mod monitor;
+pub mod names;
+pub mod paths;
+pub mod record;
+pub mod rootfs;
+pub mod spec;
+pub mod user;
+pub mod volumes;
+
+pub use config::{MountConfig, NetworkMode, RestartPolicy, RunConfig, SeccompMode};
+pub use engine::{parse_signal, wait_gone, Engine, Prepared};
+pub use error::{Error, Result};
+pub use paths::Paths;
+pub use record::{ContainerRecord, Status};

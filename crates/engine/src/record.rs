@@ -1,0 +1,311 @@
+//! Containers as records on disk: `<root>/containers/<id>/container.json` (versioned, written
+//! atomically) and the name index `<root>/names/<name>` (a symlink to the id: creating it is
+//! the atomic step that decides which of two `run --name x` wins).
+//!
+//! Every change goes through [`Containers::update`], which holds the container's lock while it
+//! reads, changes and writes the record, so the CLI and the monitor never lose each other's
+//! updates.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use berth_image::{ChainId, ContainerConfig, Digest};
+use berth_sys::FileLock;
+use serde::{Deserialize, Serialize};
+
+use crate::config::RunConfig;
+use crate::error::{Error, Result};
+use crate::paths::Paths;
+
+pub const RECORD_VERSION: u32 = 1;
+const RECORD_FILE: &str = "container.json";
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = serde_json::to_value(self).expect("status serializes");
+        f.write_str(s.as_str().expect("a string"))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct State {
+    pub status: Status,
+    /// The container's init, while it runs.
+    pub pid: i32,
+    /// Its start time (clock ticks since boot): a pid alone can be reused.
+    pub pid_start: u64,
+    pub monitor_pid: i32,
+    pub monitor_start: u64,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub exit_code: i32,
+    pub oom_killed: bool,
+    pub restart_count: u32,
+    pub error: String,
+    /// Set by `stop`/`kill`: the restart policy must not bring it back.
+    pub stopped_by_user: bool,
+}
+
+/// One container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub version: u32,
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    /// The image as the user named it.
+    pub image: String,
+    pub image_id: Digest,
+    /// The top layer of the image: the container's rootfs is an overlay on its chain.
+    pub layer: Option<ChainId>,
+    /// The program and its arguments, resolved from entrypoint and cmd.
+    pub path: String,
+    pub args: Vec<String>,
+    /// The image's config at create time (env, user, workdir... are merged from it).
+    pub image_config: ContainerConfig,
+    pub config: RunConfig,
+    pub state: State,
+}
+
+impl ContainerRecord {
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+
+    /// The status as it really is: a record that says running whose process is gone (the host
+    /// rebooted, the monitor was killed) is exited.
+    pub fn observed_status(&self) -> Status {
+        match self.state.status {
+            Status::Running | Status::Paused | Status::Restarting
+                if !alive(self.state.pid, self.state.pid_start)
+                    && !alive(self.state.monitor_pid, self.state.monitor_start) =>
+            {
+                Status::Exited
+            }
+            s => s,
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(self.observed_status(), Status::Running | Status::Paused)
+    }
+}
+
+/// Whether `pid` is still the process that started at `start` (clock ticks since boot).
+pub fn alive(pid: i32, start: u64) -> bool {
+    pid > 0 && berth_runtime::state::process_start_time(pid) == Some(start)
+}
+
+/// The container records under one root.
+#[derive(Debug, Clone)]
+pub struct Containers {
+    paths: Paths,
+}
+
+impl Containers {
+    pub fn new(paths: &Paths) -> Result<Self> {
+        for dir in [paths.containers(), paths.names()] {
+            fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
+        Ok(Self {
+            paths: paths.clone(),
+        })
+    }
+
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.paths.containers().join(id)
+    }
+
+    /// Records a new container: claims its name (failing if taken) and writes its record.
+    pub fn create(&self, rec: &ContainerRecord) -> Result<()> {
+        let link = self.paths.names().join(&rec.name);
+        match std::os::unix::fs::symlink(&rec.id, &link) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let owner = fs::read_link(&link)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                return Err(Error::Conflict(format!(
+                    "The container name \"/{}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name.",
+                    rec.name
+                )));
+            }
+            Err(e) => return Err(Error::io(&link, e)),
+        }
+        let dir = self.dir(&rec.id);
+        let res = fs::create_dir(&dir)
+            .map_err(|e| Error::io(&dir, e))
+            .and_then(|()| self.save(rec));
+        if res.is_err() {
+            let _ = fs::remove_dir_all(&dir);
+            let _ = fs::remove_file(&link);
+        }
+        res
+    }
+
+    pub fn load(&self, id: &str) -> Result<ContainerRecord> {
+        let path = self.dir(id).join(RECORD_FILE);
+        let data = fs::read(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::NoSuchContainer(id.to_string()),
+            _ => Error::io(&path, e),
+        })?;
+        let rec: ContainerRecord = serde_json::from_slice(&data)
+            .map_err(|e| Error::Corrupt(format!("{}: {e}", path.display())))?;
+        if rec.version != RECORD_VERSION {
+            return Err(Error::Corrupt(format!(
+                "{}: record version {} (this berth reads {RECORD_VERSION})",
+                path.display(),
+                rec.version
+            )));
+        }
+        Ok(rec)
+    }
+
+    fn save(&self, rec: &ContainerRecord) -> Result<()> {
+        let path = self.dir(&rec.id).join(RECORD_FILE);
+        let data = serde_json::to_vec_pretty(rec).expect("a record serializes");
+        berth_sys::write_atomic(&path, &data).map_err(|e| Error::io(&path, e))
+    }
+
+    /// The container's lock; held across read-change-write of its record.
+    pub fn lock(&self, id: &str) -> Result<FileLock> {
+        let dir = self.dir(id);
+        if !dir.is_dir() {
+            return Err(Error::NoSuchContainer(id.to_string()));
+        }
+        let path = dir.join("lock");
+        FileLock::exclusive(&path).map_err(|e| Error::io(&path, e))
+    }
+
+    /// Reads, changes and writes the record under its lock.
+    pub fn update<T>(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut ContainerRecord) -> Result<T>,
+    ) -> Result<T> {
+        let _lock = self.lock(id)?;
+        let mut rec = self.load(id)?;
+        let out = change(&mut rec)?;
+        self.save(&rec)?;
+        Ok(out)
+    }
+
+    /// Finds a container by full id, name, or unique id prefix (Docker's order).
+    pub fn resolve(&self, name: &str) -> Result<String> {
+        let name = name.strip_prefix('/').unwrap_or(name);
+        if name.is_empty() {
+            return Err(Error::NoSuchContainer(name.to_string()));
+        }
+        if name.len() == 64 && self.dir(name).join(RECORD_FILE).is_file() {
+            return Ok(name.to_string());
+        }
+        if valid_name(name) {
+            if let Ok(target) = fs::read_link(self.paths.names().join(name)) {
+                return Ok(target.display().to_string());
+            }
+        }
+        if name.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let matches: Vec<String> = self
+                .ids()?
+                .into_iter()
+                .filter(|id| id.starts_with(name))
+                .collect();
+            match matches.len() {
+                1 => return Ok(matches.into_iter().next().expect("one")),
+                0 => {}
+                n => {
+                    return Err(Error::Conflict(format!(
+                        "multiple IDs found with provided prefix: {name} ({n} containers)"
+                    )))
+                }
+            }
+        }
+        Err(Error::NoSuchContainer(name.to_string()))
+    }
+
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let dir = self.paths.containers();
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+            let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            if let Some(n) = entry.file_name().to_str() {
+                if n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    out.push(n.to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every container whose record is readable, newest first (as `docker ps` lists them).
+    pub fn list(&self) -> Result<Vec<ContainerRecord>> {
+        let mut out: Vec<ContainerRecord> = self
+            .ids()?
+            .iter()
+            .filter_map(|id| self.load(id).ok())
+            .collect();
+        out.sort_by(|a, b| b.created.cmp(&a.created));
+        Ok(out)
+    }
+
+    /// Renames under the new name's claim: the new link is made first, so a taken name fails
+    /// without touching the old one.
+    pub fn rename(&self, id: &str, new_name: &str) -> Result<()> {
+        if !valid_name(new_name) {
+            return Err(Error::Invalid(format!(
+                "Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let _lock = self.lock(id)?;
+        let mut rec = self.load(id)?;
+        let link = self.paths.names().join(new_name);
+        std::os::unix::fs::symlink(id, &link).map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => Error::Conflict(format!(
+                "Error when allocating new name: The container name \"/{new_name}\" is already in use"
+            )),
+            _ => Error::io(&link, e),
+        })?;
+        let old = std::mem::replace(&mut rec.name, new_name.to_string());
+        self.save(&rec)?;
+        let _ = fs::remove_file(self.paths.names().join(old));
+        Ok(())
+    }
+
+    /// Deletes the record, its directory and its name.
+    pub fn remove(&self, rec: &ContainerRecord) -> Result<()> {
+        let link = self.paths.names().join(&rec.name);
+        if fs::read_link(&link).is_ok_and(|t| t == Path::new(&rec.id)) {
+            let _ = fs::remove_file(&link);
+        }
+        let dir = self.dir(&rec.id);
+        // Rename first: a half-deleted directory is never taken for a container.
+        let doomed = self.paths.containers().join(format!(".rm-{}", rec.id));
+        match fs::rename(&dir, &doomed) {
+            Ok(()) => fs::remove_dir_all(&doomed).map_err(|e| Error::io(&doomed, e)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(&dir, e)),
+        }
+    }
+}
+
+/// Docker's container name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub fn valid_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphanumeric())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}

@@ -1,0 +1,131 @@
+//! A container's filesystem: its writable layer (`<root>/containers/<id>/diff` with overlayfs'
+//! `work` beside it) on the image's snapshot chain, and the per-container /etc files Docker
+//! binds in (hostname, hosts, resolv.conf).
+//!
+//! The overlay is mounted by the runtime inside the container's own mount namespace (see
+//! `berth_runtime::RootMount`): nothing is mounted on the host, so a crash leaks no mount.
+
+use std::fs;
+use std::path::PathBuf;
+
+use berth_image::ImageStore;
+use berth_runtime::RootMount;
+
+use crate::config::NetworkMode;
+use crate::error::{Error, Result};
+use crate::record::{ContainerRecord, Containers};
+use crate::spec::HostMount;
+
+pub fn upper_dir(containers: &Containers, id: &str) -> PathBuf {
+    containers.dir(id).join("diff")
+}
+
+fn work_dir(containers: &Containers, id: &str) -> PathBuf {
+    containers.dir(id).join("work")
+}
+
+/// Makes the writable layer's directories (at create).
+pub fn prepare(containers: &Containers, id: &str) -> Result<()> {
+    for d in [upper_dir(containers, id), work_dir(containers, id)] {
+        fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+    }
+    Ok(())
+}
+
+/// The image layers of the container, topmost first.
+pub fn lowers(images: &ImageStore, rec: &ContainerRecord) -> Result<Vec<PathBuf>> {
+    let Some(top) = &rec.layer else {
+        return Ok(Vec::new());
+    };
+    let snaps = images.snapshots();
+    Ok(snaps
+        .ancestry(top)
+        .map_err(berth_image::ImageError::from)?
+        .iter()
+        .map(|c| snaps.fs_dir(c))
+        .collect())
+}
+
+/// The overlay the runtime mounts as the container's root.
+pub fn root_mount(
+    images: &ImageStore,
+    containers: &Containers,
+    rec: &ContainerRecord,
+) -> Result<RootMount> {
+    let mut lowers = lowers(images, rec)?;
+    if lowers.is_empty() {
+        // overlayfs needs a lower dir: an image without layers gets an empty one.
+        let empty = containers.dir(&rec.id).join("empty");
+        fs::create_dir_all(&empty).map_err(|e| Error::io(&empty, e))?;
+        lowers.push(empty);
+    }
+    let m = berth_image::OverlayMount {
+        lowers,
+        upper: Some(upper_dir(containers, &rec.id)),
+        work: Some(work_dir(containers, &rec.id)),
+    };
+    Ok(RootMount {
+        fstype: "overlay".into(),
+        source: "overlay".into(),
+        data: m.options().map_err(berth_image::ImageError::from)?,
+    })
+}
+
+/// Writes /etc/hostname, /etc/hosts and /etc/resolv.conf for the container (once) and returns
+/// them as binds.
+pub fn etc_files(
+    containers: &Containers,
+    rec: &ContainerRecord,
+    hostname: &str,
+) -> Result<Vec<HostMount>> {
+    let dir = containers.dir(&rec.id);
+    let host = matches!(rec.config.network, NetworkMode::Host);
+    let hosts = if host {
+        fs::read_to_string("/etc/hosts").unwrap_or_default()
+    } else {
+        format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
+        )
+    };
+    let resolv = host_resolv_conf();
+    let files = [
+        ("hostname", format!("{hostname}\n"), "/etc/hostname"),
+        ("hosts", hosts, "/etc/hosts"),
+        ("resolv.conf", resolv, "/etc/resolv.conf"),
+    ];
+    let mut out = Vec::new();
+    for (name, content, target) in files {
+        let path = dir.join(name);
+        if !path.exists() {
+            berth_sys::write_atomic(&path, content.as_bytes()).map_err(|e| Error::io(&path, e))?;
+        }
+        out.push(HostMount {
+            source: path,
+            target: target.into(),
+            read_only: rec.config.read_only,
+        });
+    }
+    Ok(out)
+}
+
+/// The host's resolv.conf without loopback resolvers (unreachable from a container's own
+/// network namespace), as Docker filters it.
+fn host_resolv_conf() -> String {
+    let text = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut out: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            let mut f = l.split_whitespace();
+            !(f.next() == Some("nameserver")
+                && f.next()
+                    .is_some_and(|a| a.starts_with("127.") || a == "::1"))
+        })
+        .collect();
+    if !out.iter().any(|l| l.starts_with("nameserver")) {
+        out.push("nameserver 8.8.8.8");
+        out.push("nameserver 8.8.4.4");
+    }
+    let mut s = out.join("\n");
+    s.push('\n');
+    s
+}

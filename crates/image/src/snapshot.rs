@@ -1,0 +1,391 @@
+//! Snapshots: each layer unpacked once, into its own directory, named by its chain id, and
+//! shared by every image and container whose layer chain reaches it.
+//!
+//! `<root>/<chain-hex>/fs` holds one layer in overlayfs form (whiteouts are 0:0 character
+//! devices, opaque directories carry `trusted.overlay.opaque`), so a chain's directories are
+//! used directly as overlayfs lower dirs, topmost first. `<root>/<chain-hex>/meta.json` records
+//! the parent chain and the layer's size. A layer is unpacked into `<root>/ingest/` and renamed
+//! into place, so a snapshot directory either is complete or does not exist; when two pulls
+//! unpack the same layer at once, the first rename wins and the other discards its copy.
+//!
+//! Mounting is the caller's: [`Snapshots::overlay`] returns the mount as data.
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::layer::{apply_layer_with, ApplyError, ApplyOptions, WhiteoutMode};
+
+/// The identity of a layer together with everything under it (OCI image spec: `ChainID(L0) =
+/// DiffID(L0)`, `ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ChainId(pub Digest);
+
+impl ChainId {
+    /// The chain ids of a stack of layers given bottom first.
+    pub fn chain(diff_ids: &[Digest]) -> Vec<ChainId> {
+        let mut out: Vec<ChainId> = Vec::with_capacity(diff_ids.len());
+        for diff_id in diff_ids {
+            let next = Self::next(out.last(), diff_id);
+            out.push(next);
+        }
+        out
+    }
+
+    /// The chain id of layer `diff_id` on top of `parent`.
+    pub fn next(parent: Option<&ChainId>, diff_id: &Digest) -> ChainId {
+        match parent {
+            None => ChainId(diff_id.clone()),
+            Some(p) => ChainId(Digest::of(format!("{} {}", p.0, diff_id).as_bytes())),
+        }
+    }
+}
+
+impl std::fmt::Display for ChainId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot store {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("unpacking layer: {0}")]
+    Apply(ApplyError),
+    #[error("layer content does not match its diffID: expected {expected}, got {actual}")]
+    DiffIdMismatch { expected: Digest, actual: Digest },
+    #[error("snapshot {0} not found (its layer is not unpacked)")]
+    NotFound(ChainId),
+    #[error("snapshot {chain}: metadata: {reason}")]
+    Corrupt { chain: ChainId, reason: String },
+    #[error("an overlay of {layers} layers does not fit the kernel's mount option limit")]
+    TooManyLayers { layers: usize },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SnapshotError + '_ {
+    move |source| SnapshotError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Meta {
+    parent: Option<ChainId>,
+    diff_id: Digest,
+    /// Bytes of the uncompressed layer tar.
+    size: u64,
+}
+
+struct Staged {
+    work: tempfile::TempDir,
+    meta: Meta,
+}
+
+/// An overlay mount, as data: `mount -t overlay overlay -o <options> <target>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverlayMount {
+    /// Lower directories, topmost first.
+    pub lowers: Vec<PathBuf>,
+    pub upper: Option<PathBuf>,
+    pub work: Option<PathBuf>,
+}
+
+/// The kernel reads mount options from one page.
+const MOUNT_OPTIONS_MAX: usize = 4095;
+
+impl OverlayMount {
+    /// The `-o` string. Fails rather than letting the kernel truncate it.
+    pub fn options(&self) -> Result<String, SnapshotError> {
+        let lowers: Vec<String> = self
+            .lowers
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let mut opts = format!("lowerdir={}", lowers.join(":"));
+        if let (Some(upper), Some(work)) = (&self.upper, &self.work) {
+            opts.push_str(&format!(
+                ",upperdir={},workdir={}",
+                upper.display(),
+                work.display()
+            ));
+        }
+        // index=off: lower dirs are shared between mounts and never exported.
+        opts.push_str(",index=off");
+        if opts.len() > MOUNT_OPTIONS_MAX {
+            return Err(SnapshotError::TooManyLayers {
+                layers: self.lowers.len(),
+            });
+        }
+        Ok(opts)
+    }
+}
+
+/// The snapshot directory of one store.
+#[derive(Debug, Clone)]
+pub struct Snapshots {
+    root: PathBuf,
+}
+
+impl Snapshots {
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, SnapshotError> {
+        let s = Self { root: root.into() };
+        let ingest = s.ingest_dir();
+        fs::create_dir_all(&ingest).map_err(io_err(&ingest))?;
+        Ok(s)
+    }
+
+    fn ingest_dir(&self) -> PathBuf {
+        self.root.join("ingest")
+    }
+
+    fn dir(&self, chain: &ChainId) -> PathBuf {
+        self.root.join(chain.0.hex())
+    }
+
+    /// The layer's own files, in overlayfs form.
+    pub fn fs_dir(&self, chain: &ChainId) -> PathBuf {
+        self.dir(chain).join("fs")
+    }
+
+    pub fn exists(&self, chain: &ChainId) -> bool {
+        self.dir(chain).join("meta.json").is_file()
+    }
+
+    /// Unpacks one layer as snapshot `chain` on top of `parent`. Does nothing if it exists.
+    /// The layer may be compressed; its uncompressed content must hash to `diff_id`.
+    pub fn unpack(
+        &self,
+        chain: &ChainId,
+        parent: Option<&ChainId>,
+        diff_id: &Digest,
+        layer: impl Read,
+    ) -> Result<(), SnapshotError> {
+        if self.exists(chain) {
+            return Ok(());
+        }
+        let staged = self.stage(parent, layer)?;
+        if staged.meta.diff_id != *diff_id {
+            return Err(SnapshotError::DiffIdMismatch {
+                expected: diff_id.clone(),
+                actual: staged.meta.diff_id,
+            });
+        }
+        self.publish(staged, chain)
+    }
+
+    /// Unpacks a layer whose diffID is not known beforehand (an imported tarball, a committed
+    /// container) on top of `parent`; returns its chain id and diffID.
+    pub fn unpack_new(
+        &self,
+        parent: Option<&ChainId>,
+        layer: impl Read,
+    ) -> Result<(ChainId, Digest), SnapshotError> {
+        let staged = self.stage(parent, layer)?;
+        let diff_id = staged.meta.diff_id.clone();
+        let chain = ChainId::next(parent, &diff_id);
+        if !self.exists(&chain) {
+            self.publish(staged, &chain)?;
+        }
+        Ok((chain, diff_id))
+    }
+
+    /// Applies the layer into a fresh directory under `ingest/`, dropped on any error.
+    fn stage(&self, parent: Option<&ChainId>, layer: impl Read) -> Result<Staged, SnapshotError> {
+        if let Some(p) = parent {
+            if !self.exists(p) {
+                return Err(SnapshotError::NotFound(p.clone()));
+            }
+        }
+        let ingest = self.ingest_dir();
+        let work = tempfile::Builder::new()
+            .prefix("unpack-")
+            .tempdir_in(&ingest)
+            .map_err(io_err(&ingest))?;
+        let fs_dir = work.path().join("fs");
+        fs::create_dir(&fs_dir).map_err(io_err(&fs_dir))?;
+        let options = ApplyOptions {
+            whiteouts: WhiteoutMode::Overlay,
+        };
+        let applied = apply_layer_with(layer, &fs_dir, &options).map_err(SnapshotError::Apply)?;
+        let meta = Meta {
+            parent: parent.cloned(),
+            diff_id: applied.diff_id,
+            size: applied.size,
+        };
+        Ok(Staged { work, meta })
+    }
+
+    /// Makes a staged layer the snapshot `chain`, atomically.
+    fn publish(&self, staged: Staged, chain: &ChainId) -> Result<(), SnapshotError> {
+        let Staged { work, meta } = staged;
+        let meta_path = work.path().join("meta.json");
+        berth_sys::write_atomic(
+            &meta_path,
+            &serde_json::to_vec(&meta).expect("metadata serializes"),
+        )
+        .map_err(io_err(&meta_path))?;
+        sync_tree(work.path());
+        let dest = self.dir(chain);
+        match fs::rename(work.path(), &dest) {
+            Ok(()) => {
+                // The directory moved: nothing is left for the guard to delete.
+                let _ = work.keep();
+                Ok(())
+            }
+            // Another unpack of the same layer landed first; ours is dropped with `work`.
+            Err(e)
+                if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY) | Some(libc::EEXIST))
+                    && self.exists(chain) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(SnapshotError::Io {
+                path: dest,
+                source: e,
+            }),
+        }
+    }
+
+    fn meta(&self, chain: &ChainId) -> Result<Meta, SnapshotError> {
+        let path = self.dir(chain).join("meta.json");
+        let data = fs::read(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => SnapshotError::NotFound(chain.clone()),
+            _ => SnapshotError::Io {
+                path: path.clone(),
+                source: e,
+            },
+        })?;
+        serde_json::from_slice(&data).map_err(|e| SnapshotError::Corrupt {
+            chain: chain.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The size of the layer's uncompressed tar.
+    pub fn size(&self, chain: &ChainId) -> Result<u64, SnapshotError> {
+        Ok(self.meta(chain)?.size)
+    }
+
+    /// The chain from `top` down to its base layer, topmost first.
+    pub fn ancestry(&self, top: &ChainId) -> Result<Vec<ChainId>, SnapshotError> {
+        let mut out = vec![top.clone()];
+        let mut next = self.meta(top)?.parent;
+        while let Some(chain) = next {
+            if out.contains(&chain) {
+                return Err(SnapshotError::Corrupt {
+                    chain,
+                    reason: "parent cycle".into(),
+                });
+            }
+            next = self.meta(&chain)?.parent;
+            out.push(chain);
+        }
+        Ok(out)
+    }
+
+    /// The overlay that shows the chain ending at `top`, with a writable `upper` and `work` when
+    /// given (a container), read-only otherwise.
+    pub fn overlay(
+        &self,
+        top: &ChainId,
+        upper_work: Option<(PathBuf, PathBuf)>,
+    ) -> Result<OverlayMount, SnapshotError> {
+        let lowers = self.ancestry(top)?.iter().map(|c| self.fs_dir(c)).collect();
+        let (upper, work) = upper_work.unzip();
+        Ok(OverlayMount {
+            lowers,
+            upper,
+            work,
+        })
+    }
+
+    /// Every complete snapshot.
+    pub fn list(&self) -> Result<Vec<ChainId>, SnapshotError> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.root).map_err(io_err(&self.root))? {
+            let entry = entry.map_err(io_err(&self.root))?;
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if let Ok(d) = Digest::parse(&format!("sha256:{name}")) {
+                let chain = ChainId(d);
+                if self.exists(&chain) {
+                    out.push(chain);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Removes a snapshot. The caller makes sure nothing uses it (no image chain, no container).
+    pub fn remove(&self, chain: &ChainId) -> Result<(), SnapshotError> {
+        let dir = self.dir(chain);
+        // Rename first so a half-deleted tree is never taken for a complete snapshot.
+        let doomed = self
+            .ingest_dir()
+            .join(format!("rm-{}-{}", chain.0.hex(), std::process::id()));
+        match fs::rename(&dir, &doomed) {
+            Ok(()) => fs::remove_dir_all(&doomed).map_err(io_err(&doomed)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(SnapshotError::Io {
+                path: dir,
+                source: e,
+            }),
+        }
+    }
+}
+
+/// syncfs on the snapshot's filesystem: the unpacked files reach the disk before the rename
+/// publishes the snapshot (one call, instead of an fsync per file).
+fn sync_tree(dir: &Path) {
+    if let Ok(f) = fs::File::open(dir) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: syncfs on a descriptor we own; failure only weakens durability.
+        unsafe { libc::syncfs(f.as_raw_fd()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_ids_follow_the_image_spec() {
+        let a = Digest::of(b"a");
+        let b = Digest::of(b"b");
+        let chain = ChainId::chain(&[a.clone(), b.clone()]);
+        assert_eq!(chain[0].0, a);
+        let expected = Digest::of(format!("{a} {b}").as_bytes());
+        assert_eq!(chain[1].0, expected);
+        assert!(ChainId::chain(&[]).is_empty());
+    }
+
+    #[test]
+    fn overlay_options_are_data_and_bounded() {
+        let m = OverlayMount {
+            lowers: vec!["/s/2/fs".into(), "/s/1/fs".into()],
+            upper: Some("/c/upper".into()),
+            work: Some("/c/work".into()),
+        };
+        assert_eq!(
+            m.options().unwrap(),
+            "lowerdir=/s/2/fs:/s/1/fs,upperdir=/c/upper,workdir=/c/work,index=off"
+        );
+        let long = OverlayMount {
+            lowers: vec![PathBuf::from(format!("/{}", "x".repeat(120))); 40],
+            upper: None,
+            work: None,
+        };
+        assert!(matches!(
+            long.options(),
+            Err(SnapshotError::TooManyLayers { layers: 40 })
+        ));
+    }
+}
