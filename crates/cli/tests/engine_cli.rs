@@ -507,3 +507,100 @@ fn images_tag_rmi_and_inspect() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("No such image"));
 }
+
+/// Debian's docker-registry on a free loopback port with its own storage; killed on drop.
+struct Registry {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry (apt-get install docker-registry)");
+        common::wait_until("the registry to listen", 20, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Registry {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn push_to_a_registry_then_pull_and_run_in_a_fresh_store() {
+    if common::skip() {
+        return;
+    }
+    let reg = Registry::start();
+    let name = format!("127.0.0.1:{}/berth/bb:1", reg.port);
+    let e = Engine::with_busybox();
+    e.ok(&["tag", "busybox", &name]);
+    let out = e.ok(&["push", &name]);
+    let pushed = out
+        .lines()
+        .find_map(|l| l.split("digest: ").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no digest in {out}"))
+        .to_string();
+    // skopeo reads what berth pushed, with the same digest.
+    let sk = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", &format!("docker://{name}")])
+        .output()
+        .unwrap();
+    assert!(sk.status.success(), "{}", stderr(&sk));
+    let v: Value = serde_json::from_slice(&sk.stdout).unwrap();
+    assert_eq!(v["Digest"], pushed.as_str());
+
+    let fresh = Engine::new();
+    // `run` pulls what is missing.
+    let out = fresh.run(&["run", "--rm", &name, "echo", "pulled"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "pulled\n");
+    assert!(stderr(&out).contains("Unable to find image"));
+    let v = fresh.inspect(&name);
+    assert_eq!(
+        v["RepoDigests"][0],
+        format!("{}@{pushed}", &name[..name.len() - 2])
+    );
+    // An unknown tag is one clear error and leaves nothing half-made.
+    let out = fresh.run(&["pull", &format!("127.0.0.1:{}/berth/bb:nope", reg.port)]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).to_lowercase().contains("manifest unknown")
+            || stderr(&out).contains("not found"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(fresh.ok(&["images", "-q"]).lines().count(), 1);
+}

@@ -424,9 +424,7 @@ impl Monitor {
             err: err_read,
             pty,
             stdin_src: if rec.config.open_stdin {
-                self.attach
-                    .as_ref()
-                    .and_then(|a| a[0].try_clone().ok())
+                self.attach.as_ref().and_then(|a| a[0].try_clone().ok())
             } else {
                 None
             },

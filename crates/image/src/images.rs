@@ -209,14 +209,14 @@ impl ImageStore {
 
     /// Records the image whose manifest `manifest` (with its config and layer blobs) is in the
     /// content store and whose layers are unpacked, under the names `tags` (which move here
-    /// from any image that had them, as in Docker). `repo` is the repository it came from, if
-    /// any, for its repo digest.
+    /// from any image that had them, as in Docker). `repo` is the repository it came from and
+    /// the digest the registry knows it by (an index's for a multi-platform image).
     pub fn register(
         &self,
         manifest: &Digest,
         manifest_media_type: &str,
         tags: &[Reference],
-        repo: Option<&Reference>,
+        repo: Option<(&Reference, &Digest)>,
     ) -> Result<ImageRecord> {
         let data = self.content.get(manifest)?;
         let refs: ManifestRefs =
@@ -242,7 +242,7 @@ impl ImageStore {
             size += self.snapshots.size(chain)?;
         }
         let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
-        let repo_digest = repo.map(|r| format!("{}@{}", r.name(), manifest));
+        let repo_digest = repo.map(|(r, d)| format!("{}@{}", r.name(), d));
         let id = refs.config.digest.clone();
         self.update(|index| {
             for other in index.images.values_mut() {

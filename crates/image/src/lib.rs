@@ -22,6 +22,8 @@ pub mod store;
 
 pub use config::{ConfigError, ContainerConfig, History, ImageConfig, RootFs};
 pub use digest::{Digest, DigestError, HashingReader, HashingWriter};
+pub use images::{ImageError, ImageRecord, ImageStore, Removal};
+pub use import::{import_rootfs, ImportOptions};
 pub use layer::{
     apply_layer, apply_layer_with, write_diff, AppliedLayer, ApplyError, ApplyOptions, DiffError,
     SkippedXattr, WhiteoutMode,
@@ -30,7 +32,5 @@ pub use manifest::{
     host_platform, select_platform, LayerCompression, ManifestError, Parsed, Platform,
 };
 pub use reference::{Reference, ReferenceError};
-pub use images::{ImageError, ImageRecord, ImageStore, Removal};
-pub use import::{import_rootfs, ImportOptions};
 pub use snapshot::{ChainId, OverlayMount, SnapshotError, Snapshots};
 pub use store::{ContentStore, StoreError};

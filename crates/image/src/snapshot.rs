@@ -196,12 +196,10 @@ impl Snapshots {
     }
 
     /// Applies the layer into a fresh directory under `ingest/`, dropped on any error.
+    /// `parent` is recorded; it need not exist yet.
     fn stage(&self, parent: Option<&ChainId>, layer: impl Read) -> Result<Staged, SnapshotError> {
-        if let Some(p) = parent {
-            if !self.exists(p) {
-                return Err(SnapshotError::NotFound(p.clone()));
-            }
-        }
+        // The parent need not be unpacked yet: each layer's directory stands alone (a pull
+        // unpacks all layers at once); only `ancestry` needs the whole chain.
         let ingest = self.ingest_dir();
         let work = tempfile::Builder::new()
             .prefix("unpack-")

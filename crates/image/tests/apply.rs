@@ -369,7 +369,11 @@ fn overlay_attributes_in_a_layer_are_never_set() {
             .finish();
         let applied =
             apply_layer_with(&layer[..], &fx.root, &ApplyOptions { whiteouts: mode }).unwrap();
-        let skipped: Vec<_> = applied.skipped_xattrs.iter().map(|s| s.name.as_str()).collect();
+        let skipped: Vec<_> = applied
+            .skipped_xattrs
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
         assert_eq!(
             skipped,
             ["trusted.overlay.opaque", "trusted.overlay.redirect"],

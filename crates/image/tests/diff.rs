@@ -181,13 +181,28 @@ fn diff_carries_xattrs_but_not_overlay_bookkeeping() {
     assert_eq!(
         keys,
         [
-            ("bin/ping".to_string(), "SCHILY.xattr.security.capability".to_string()),
-            ("bin/ping".to_string(), "SCHILY.xattr.user.origin".to_string()),
+            (
+                "bin/ping".to_string(),
+                "SCHILY.xattr.security.capability".to_string()
+            ),
+            (
+                "bin/ping".to_string(),
+                "SCHILY.xattr.user.origin".to_string()
+            ),
         ]
     );
 
     apply_layer(&tar[..], &replay).unwrap();
-    assert_eq!(getxattr(&replay.join("bin/ping"), "security.capability"), Some(cap));
-    assert_eq!(getxattr(&replay.join("bin/ping"), "user.origin"), Some(b"test".to_vec()));
-    assert_eq!(getxattr(&replay.join("bin"), "trusted.overlay.impure"), None);
+    assert_eq!(
+        getxattr(&replay.join("bin/ping"), "security.capability"),
+        Some(cap)
+    );
+    assert_eq!(
+        getxattr(&replay.join("bin/ping"), "user.origin"),
+        Some(b"test".to_vec())
+    );
+    assert_eq!(
+        getxattr(&replay.join("bin"), "trusted.overlay.impure"),
+        None
+    );
 }

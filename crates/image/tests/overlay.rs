@@ -20,12 +20,7 @@ const OVERLAY: ApplyOptions = ApplyOptions {
 /// directory implicitly, so they are left out).
 fn view(root: &Path) -> BTreeMap<PathBuf, String> {
     common::tree(root, &|p, m| {
-        format!(
-            "{} mode={:o} uid={}",
-            common::what(p, m),
-            m.mode(),
-            m.uid()
-        )
+        format!("{} mode={:o} uid={}", common::what(p, m), m.mode(), m.uid())
     })
 }
 
@@ -98,11 +93,20 @@ fn overlay_lowers_show_what_delete_mode_makes() {
     // The overlay forms, in the layer's own directory only.
     assert!(is_whiteout(&l2.join("etc/gone")));
     assert!(is_whiteout(&l2.join("never-existed")));
-    assert_eq!(getxattr(&l2.join("opq"), "trusted.overlay.opaque"), Some(b"y".to_vec()));
-    assert_eq!(getxattr(&l2.join("only-marker"), "trusted.overlay.opaque"), Some(b"y".to_vec()));
+    assert_eq!(
+        getxattr(&l2.join("opq"), "trusted.overlay.opaque"),
+        Some(b"y".to_vec())
+    );
+    assert_eq!(
+        getxattr(&l2.join("only-marker"), "trusted.overlay.opaque"),
+        Some(b"y".to_vec())
+    );
     // Deleted and made again: an opaque directory, not a whiteout.
     assert!(l2.join("remade").is_dir());
-    assert_eq!(getxattr(&l2.join("remade"), "trusted.overlay.opaque"), Some(b"y".to_vec()));
+    assert_eq!(
+        getxattr(&l2.join("remade"), "trusted.overlay.opaque"),
+        Some(b"y".to_vec())
+    );
     assert_eq!(getxattr(&l2.join("plain"), "trusted.overlay.opaque"), None);
     assert!(!l2.join("opq/.wh..wh..opq").exists());
     assert_eq!(view(&l1), {

@@ -62,6 +62,32 @@ pub enum Command {
     Tag { source: String, target: String },
     /// Remove one or more images
     Rmi(RmiArgs),
+    /// Download an image from a registry
+    Pull {
+        #[arg(short, long)]
+        quiet: bool,
+        #[arg(long)]
+        platform: Option<String>,
+        name: String,
+    },
+    /// Upload an image to a registry
+    Push {
+        #[arg(short, long)]
+        quiet: bool,
+        name: String,
+    },
+    /// Log in to a registry
+    Login {
+        #[arg(short, long)]
+        username: Option<String>,
+        #[arg(short, long)]
+        password: Option<String>,
+        #[arg(long = "password-stdin")]
+        password_stdin: bool,
+        server: Option<String>,
+    },
+    /// Log out from a registry
+    Logout { server: Option<String> },
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -91,10 +117,25 @@ pub enum ContainerCommand {
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
     Ls(ImagesArgs),
+    Pull {
+        #[arg(short, long)]
+        quiet: bool,
+        #[arg(long)]
+        platform: Option<String>,
+        name: String,
+    },
+    Push {
+        #[arg(short, long)]
+        quiet: bool,
+        name: String,
+    },
     Rm(RmiArgs),
     Import(ImportArgs),
     Inspect(InspectArgs),
-    Tag { source: String, target: String },
+    Tag {
+        source: String,
+        target: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@ mod args;
 mod containers;
 mod format;
 mod images;
+mod registry;
 mod run;
 
 use clap::Parser;
@@ -87,6 +88,24 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
         Command::Tag { source, target } => images::tag(engine, &source, &target),
         Command::Rmi(a) => images::rmi(engine, &a),
         Command::Volume(v) => images::volume(engine, &v),
+        Command::Pull {
+            quiet,
+            platform,
+            name,
+        } => registry::pull(engine, &name, platform.as_deref(), quiet),
+        Command::Push { quiet, name } => registry::push(engine, &name, quiet),
+        Command::Login {
+            username,
+            password,
+            password_stdin,
+            server,
+        } => registry::login(
+            server.as_deref(),
+            username.as_deref(),
+            password.as_deref(),
+            password_stdin,
+        ),
+        Command::Logout { server } => registry::logout(server.as_deref()),
         Command::Container(c) => match c {
             ContainerCommand::Ls(a) => containers::ps(engine, &a),
             ContainerCommand::Run(a) => run::run(engine, &a, false),
@@ -102,6 +121,12 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
         },
         Command::Image(c) => match c {
             ImageCommand::Ls(a) => images::images(engine, &a),
+            ImageCommand::Pull {
+                quiet,
+                platform,
+                name,
+            } => registry::pull(engine, &name, platform.as_deref(), quiet),
+            ImageCommand::Push { quiet, name } => registry::push(engine, &name, quiet),
             ImageCommand::Rm(a) => images::rmi(engine, &a),
             ImageCommand::Import(a) => images::import(engine, &a),
             ImageCommand::Inspect(a) => containers::inspect(engine, &a, Some("image")),

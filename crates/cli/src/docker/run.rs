@@ -16,20 +16,30 @@ use super::Failure;
 /// `docker run` and `docker create`.
 pub fn run(engine: &Engine, a: &RunArgs, create_only: bool) -> Result<i32> {
     let config = run_config(a)?;
-    let image = match engine.images.resolve(&a.image) {
-        Ok(i) => i,
-        Err(berth_image::ImageError::NotFound(_)) => {
+    let image = match (a.pull.as_str(), engine.images.resolve(&a.image)) {
+        ("always", _) => {
+            super::registry::pull_image(engine, &a.image, a.platform.as_deref(), a.quiet)?
+        }
+        ("missing", Ok(i)) | ("never", Ok(i)) => i,
+        ("missing", Err(berth_image::ImageError::NotFound(_))) => {
             let shown = berth_image::Reference::parse(&a.image)
                 .map(|r| r.familiar())
                 .unwrap_or_else(|_| a.image.clone());
             eprintln!("Unable to find image '{shown}' locally");
+            // Progress goes to stderr here: stdout is the container's.
+            super::registry::pull_image(engine, &a.image, a.platform.as_deref(), true)?
+        }
+        ("never", Err(berth_image::ImageError::NotFound(_))) => {
             return Err(Failure::new(
                 125,
-                format!("pull access denied for {shown}: pulling images is not available in this build yet; use `berth import` or `berth load`"),
+                format!("No such image: {} (and --pull=never)", a.image),
             )
-            .into());
+            .into())
         }
-        Err(e) => return Err(e.into()),
+        ("missing" | "never", Err(e)) => return Err(e.into()),
+        (other, _) => bail!(
+            "invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""
+        ),
     };
     let detach = a.detach;
     let rec = engine

@@ -16,7 +16,7 @@
 //! check pass seeks over file data) is a small share next to creating the files themselves.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, Write};
+use std::io::{self, Read, Seek, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ use super::compression::decompress;
 use super::write::Writer;
 use crate::digest::{Digest, HashingWriter};
 
-/// The spool is written and read in chunks this large.
+/// The spool is written in chunks this large.
 const SPOOL_CHUNK: usize = 1024 * 1024;
 
 /// How a layer's whiteouts (`.wh.<name>`) and opaque markers (`.wh..wh..opq`) are carried out.
@@ -127,8 +127,7 @@ pub fn apply_layer_with(
     reader.rewind().map_err(ApplyError::Read)?;
     let opaque = check_layer(&mut Archive::new(reader), target)?;
     reader.rewind().map_err(ApplyError::Read)?;
-    let skipped_xattrs = Writer::new(root.as_fd(), options.whiteouts, opaque)
-        .run(&mut Archive::new(BufReader::with_capacity(SPOOL_CHUNK, reader)))?;
+    let skipped_xattrs = Writer::new(root.as_fd(), options.whiteouts, opaque).run(&spool)?;
     Ok(AppliedLayer {
         diff_id,
         size,

@@ -121,7 +121,9 @@ impl<W: Write> Diff<'_, W> {
         }
         let carried: Vec<(String, Vec<u8>)> = xattr::list(full)?
             .into_iter()
-            .filter(|(name, _)| !name.starts_with(xattr::OVERLAY_PREFIX) && name != "security.selinux")
+            .filter(|(name, _)| {
+                !name.starts_with(xattr::OVERLAY_PREFIX) && name != "security.selinux"
+            })
             .map(|(name, value)| (format!("{XATTR_PAX_PREFIX}{name}"), value))
             .collect();
         if !carried.is_empty() {

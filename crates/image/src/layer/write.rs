@@ -1,6 +1,9 @@
 //! The write pass: entries the check pass accepted are made under the root, each through a
 //! directory fd opened with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`, so the kernel keeps
 //! every write inside the root even if the tree changed since the check.
+//!
+//! File data is copied from the spool with `copy_file_range`: no trip through user space, and a
+//! reflink where the filesystem has them.
 
 use std::collections::HashSet;
 use std::ffi::{CString, OsStr, OsString};
@@ -19,11 +22,13 @@ use super::xattr;
 
 const XATTR_PAX_PREFIX: &str = "SCHILY.xattr.";
 
-/// File data is copied in chunks this large (the default 8 KiB costs a syscall pair per chunk).
+/// File data is copied in chunks this large where it goes through user space.
 const COPY_CHUNK: usize = 256 * 1024;
 
 pub(super) struct Writer<'a> {
     root: BorrowedFd<'a>,
+    /// The spool the archive is read from, for in-kernel copies; unset once the kernel refused.
+    spool: Option<&'a File>,
     mode: WhiteoutMode,
     /// Delete mode: the directories this layer marks opaque, emptied before their first entry.
     opaque: HashSet<RelPath>,
@@ -81,6 +86,7 @@ impl<'a> Writer<'a> {
     pub(super) fn new(root: BorrowedFd<'a>, mode: WhiteoutMode, opaque: HashSet<RelPath>) -> Self {
         Self {
             root,
+            spool: None,
             mode,
             opaque,
             cleared: HashSet::new(),
@@ -88,15 +94,16 @@ impl<'a> Writer<'a> {
             dir_times: Vec::new(),
             skipped: Vec::new(),
             last_dir: None,
-            buf: vec![0; COPY_CHUNK],
+            buf: Vec::new(),
         }
     }
 
-    pub(super) fn run<R: Read>(
-        mut self,
-        archive: &mut Archive<R>,
-    ) -> Result<Vec<SkippedXattr>, ApplyError> {
-        for entry in archive.entries().map_err(ApplyError::Read)? {
+    /// Applies every entry of the tar in `spool` (positioned at its start).
+    pub(super) fn run(mut self, spool: &'a File) -> Result<Vec<SkippedXattr>, ApplyError> {
+        self.spool = Some(spool);
+        // Headers are read as they come; file data is skipped by seeking (copied in-kernel).
+        let mut archive = Archive::new(spool);
+        for entry in archive.entries_with_seek().map_err(ApplyError::Read)? {
             let mut entry = entry.map_err(ApplyError::Read)?;
             let raw = entry.path_bytes().into_owned();
             let path = normalize(&raw).map_err(|r| refused(&raw, r))?;
@@ -214,11 +221,7 @@ impl<'a> Writer<'a> {
             let c = c_name(name)?;
             // SAFETY: valid dir fd and NUL-terminated name.
             check(unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o755) })?;
-            xattr::set(
-                &proc_path(dir.as_fd(), name),
-                xattr::OVERLAY_OPAQUE,
-                b"y",
-            )?;
+            xattr::set(&proc_path(dir.as_fd(), name), xattr::OVERLAY_OPAQUE, b"y")?;
         }
         Ok(())
     }
@@ -320,15 +323,7 @@ impl<'a> Writer<'a> {
                 })?;
                 // SAFETY: a fresh fd nobody else owns.
                 let mut file = unsafe { File::from_raw_fd(fd) };
-                loop {
-                    let n = match entry.read(&mut self.buf) {
-                        Ok(0) => break,
-                        Ok(n) => n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(e),
-                    };
-                    file.write_all(&self.buf[..n])?;
-                }
+                self.copy_data(entry, &mut file)?;
                 Made::File(file)
             }
             EntryType::Directory => {
@@ -360,8 +355,8 @@ impl<'a> Writer<'a> {
             }
             EntryType::Link => {
                 let to = entry.link_name_bytes().unwrap_or_default();
-                let to = normalize(&to)
-                    .map_err(|r| io::Error::new(io::ErrorKind::InvalidInput, r))?;
+                let to =
+                    normalize(&to).map_err(|r| io::Error::new(io::ErrorKind::InvalidInput, r))?;
                 let (to_name, to_parent) = to.split_last().expect("checked");
                 let to_dir = self.open_dir(to_parent, false)?;
                 let to_c = c_name(to_name)?;
@@ -388,13 +383,65 @@ impl<'a> Writer<'a> {
             other => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
-                    format!(
-                        "{}: unsupported entry type {other:?}",
-                        display(path)
-                    ),
+                    format!("{}: unsupported entry type {other:?}", display(path)),
                 ))
             }
         }))
+    }
+
+    /// Copies the entry's data into `file`: in the kernel from the spool where it can, else
+    /// through a buffer.
+    fn copy_data<R: Read>(&mut self, entry: &mut Entry<'_, R>, file: &mut File) -> io::Result<()> {
+        let size = entry.size();
+        if let Some(spool) = self.spool {
+            let mut off = entry.raw_file_position() as libc::loff_t;
+            let end = off + size as libc::loff_t;
+            while off < end {
+                let want = (end - off) as usize;
+                // SAFETY: two open fds; `off` is ours and advanced by the kernel.
+                let rc = unsafe {
+                    libc::copy_file_range(
+                        spool.as_raw_fd(),
+                        &mut off,
+                        file.as_raw_fd(),
+                        std::ptr::null_mut(),
+                        want,
+                        0,
+                    )
+                };
+                match rc {
+                    0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                    n if n > 0 => {}
+                    _ => {
+                        let e = io::Error::last_os_error();
+                        match e.raw_os_error() {
+                            Some(libc::EINTR) => {}
+                            // Another filesystem type, or no support: user space it is, from here.
+                            Some(libc::EXDEV | libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+                                if off == entry.raw_file_position() as libc::loff_t =>
+                            {
+                                self.spool = None;
+                                break;
+                            }
+                            _ => return Err(e),
+                        }
+                    }
+                }
+            }
+            if self.spool.is_some() {
+                return Ok(());
+            }
+        }
+        self.buf.resize(COPY_CHUNK, 0);
+        loop {
+            let n = match entry.read(&mut self.buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            file.write_all(&self.buf[..n])?;
+        }
     }
 
     fn set_metadata<R: Read>(
@@ -418,9 +465,7 @@ impl<'a> Writer<'a> {
             // SAFETY: an open fd.
             Made::File(f) => unsafe { libc::fchown(f.as_raw_fd(), uid, gid) },
             // SAFETY: valid dir fd and NUL-terminated name.
-            _ => unsafe {
-                libc::fchownat(dir_fd, c.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW)
-            },
+            _ => unsafe { libc::fchownat(dir_fd, c.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) },
         };
         check(owned).map_err(|e| err("changing owner", e))?;
         let at = proc_path(dir, name);
@@ -439,8 +484,7 @@ impl<'a> Writer<'a> {
         let mtime = header.mtime().map_err(|e| err("reading mtime", e))?;
         match made {
             Made::Dir => self.dir_times.push((path.clone(), mtime)),
-            _ => set_mtime(dir, name, mtime)
-                .map_err(|e| err("setting mtime", e))?,
+            _ => set_mtime(dir, name, mtime).map_err(|e| err("setting mtime", e))?,
         }
         Ok(())
     }

@@ -73,10 +73,7 @@ pub(crate) fn list(path: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
         let name = std::str::from_utf8(raw).map_err(|_| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!(
-                    "xattr name {:?} is not UTF-8",
-                    String::from_utf8_lossy(raw)
-                ),
+                format!("xattr name {:?} is not UTF-8", String::from_utf8_lossy(raw)),
             )
         })?;
         // Removed between the list and the read: nothing to carry.

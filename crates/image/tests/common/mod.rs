@@ -119,7 +119,12 @@ pub fn setxattr(path: &Path, name: &str, value: &[u8]) {
             0,
         )
     };
-    assert_eq!(rc, 0, "setxattr {name} on {path:?}: {}", std::io::Error::last_os_error());
+    assert_eq!(
+        rc,
+        0,
+        "setxattr {name} on {path:?}: {}",
+        std::io::Error::last_os_error()
+    );
 }
 
 pub const MTIME: u64 = 1_500_000_000;
