@@ -204,7 +204,7 @@ impl Engine {
         let root = bundle.join("rootfs");
         std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
         let config = bundle.join("config.json");
-        berth_sys::write_atomic(
+        berth_sys::write_replace(
             &config,
             &serde_json::to_vec(&spec).expect("spec serializes"),
         )

@@ -97,7 +97,7 @@ pub fn etc_files(
     for (name, content, target) in files {
         let path = dir.join(name);
         if !path.exists() {
-            berth_sys::write_atomic(&path, content.as_bytes()).map_err(|e| Error::io(&path, e))?;
+            berth_sys::write_replace(&path, content.as_bytes()).map_err(|e| Error::io(&path, e))?;
         }
         out.push(HostMount {
             source: path,

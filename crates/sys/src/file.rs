@@ -28,6 +28,22 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Like [`write_atomic`] without the fsyncs: readers still never see a partial file, but a
+/// crash may lose the new content. For files that are derived and rewritten on every use (a
+/// container's bundle config, its /etc/hosts), where two fsyncs would dominate a start.
+pub fn write_replace(path: &Path, data: &[u8]) -> io::Result<()> {
+    let tmp = temp_sibling(path);
+    let res = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(data)?;
+        fs::rename(&tmp, path)
+    })();
+    if res.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    res
+}
+
 /// `<path>.tmp.<pid>.<n>`: unique per process and call, so concurrent writers never share one.
 fn temp_sibling(path: &Path) -> PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};

@@ -14,7 +14,7 @@ pub mod time;
 
 pub use clone::{clone_fork, CloneResult};
 pub use fd::{close_range_cloexec, set_cloexec};
-pub use file::{write_atomic, FileLock};
+pub use file::{write_atomic, write_replace, FileLock};
 pub use memfd::{ensure_sealed_self, is_sealed_self};
 pub use openat2::{openat2, ResolveFlags};
 

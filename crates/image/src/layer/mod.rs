@@ -5,7 +5,7 @@ mod apply;
 mod check;
 mod compression;
 mod diff;
-mod path;
+pub(crate) mod path;
 mod write;
 mod xattr;
 

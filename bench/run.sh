@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `berth run --rm --network none busybox true` beside the unshare floor (and docker/podman where
+# a daemon is running), with a busybox image imported into a private store. hyperfine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+berth=${BERTH:-target/release/berth}
+dir=$(mktemp -d /tmp/berth-bench-run.XXXXXX)
+trap 'rm -rf "$dir"' EXIT
+. scripts/lib.sh
+make_busybox_rootfs "$dir/rootfs" >/dev/null
+tar -C "$dir/rootfs" -cf "$dir/busybox.tar" .
+b="$berth --root $dir/root --runroot $dir/run"
+$b import "$dir/busybox.tar" busybox >/dev/null
+$b run --rm --network none busybox true
+cmds=("$b run --rm --network none busybox true" "unshare --fork --pid --mount --uts --ipc --net true")
+if docker info >/dev/null 2>&1; then cmds+=("docker run --rm --network none busybox true"); fi
+if command -v podman >/dev/null && podman image exists busybox 2>/dev/null; then cmds+=("podman run --rm --network none busybox true"); fi
+echo "# $(date -u +%F) $(uname -r) $(nproc) CPUs"
+hyperfine -N ${HF_OPTS:---warmup 5 --runs 100} "${cmds[@]}"
