@@ -25,3 +25,4 @@ lint:
 
 bench: build
 	bench/runtime.sh
+	bench/run.sh
