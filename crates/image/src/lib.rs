@@ -10,6 +10,7 @@
 //! hands them to the store as readers), or containers (the `engine` decides which layers make a
 //! container's rootfs and where it lives).
 
+pub mod archive;
 pub mod config;
 pub mod digest;
 pub mod images;

@@ -188,3 +188,40 @@ fn overlay_mode_is_repeatable() {
     apply_layer_with(&upper()[..], &twice, &OVERLAY).unwrap();
     assert_eq!(view(&once), view(&twice));
 }
+
+/// A layer whose root is opaque hides every layer below. overlayfs ignores opacity on a lower
+/// dir's root, so the layer says so and a mount leaves the layers below it out.
+#[test]
+fn an_opaque_root_is_reported() {
+    let dirs = Dirs::new();
+    let (l1, l2, merged, flat) = (
+        dirs.dir("l1"),
+        dirs.dir("l2"),
+        dirs.dir("merged"),
+        dirs.dir("flat"),
+    );
+    let top = Layer::new()
+        .marker("./.wh..wh..opq")
+        .file("new", "n")
+        .finish();
+    assert!(
+        !apply_layer_with(&lower()[..], &l1, &OVERLAY)
+            .unwrap()
+            .opaque_root
+    );
+    let applied = apply_layer_with(&top[..], &l2, &OVERLAY).unwrap();
+    assert!(applied.opaque_root);
+    assert_eq!(getxattr(&l2, "trusted.overlay.opaque"), Some(b"y".to_vec()));
+
+    apply_layer(&lower()[..], &flat).unwrap();
+    assert!(apply_layer(&top[..], &flat).unwrap().opaque_root);
+    let expected = view(&flat);
+    assert_eq!(expected.keys().collect::<Vec<_>>(), [Path::new("new")]);
+    // overlayfs wants two lower dirs when there is no upper one.
+    let empty = dirs.dir("empty");
+    let _mnt = Mount::overlay(
+        &format!("lowerdir={}:{}", l2.display(), empty.display()),
+        &merged,
+    );
+    assert_eq!(view(&merged), expected);
+}

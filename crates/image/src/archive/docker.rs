@@ -9,6 +9,7 @@ use std::io::{self, Read, Seek, Write};
 
 use serde::{Deserialize, Serialize};
 
+use super::image::{resolve, SavedImage};
 use super::ingest::Ingested;
 use super::{append_dir, append_file, ArchiveError, ArchiveImage, LoadedImage};
 use crate::config::ImageConfig;
@@ -29,8 +30,7 @@ struct ManifestItem {
     layers: Vec<String>,
 }
 
-/// A Docker schema2 manifest, its fields in the order Go's encoder (skopeo, Docker) writes them,
-/// so the manifest made for an archive gets the digest those tools give it.
+/// A Docker schema2 manifest, its fields in the order Go's encoder (skopeo, Docker) writes them.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Schema2<'a> {
@@ -52,10 +52,16 @@ pub(super) fn load(
     ingested: &Ingested,
     store: &ContentStore,
 ) -> Result<Vec<LoadedImage>, ArchiveError> {
-    let items: Vec<ManifestItem> =
-        serde_json::from_slice(ingested.meta("manifest.json").expect("checked by the caller"))
-            .map_err(|e| ArchiveError::invalid("manifest.json", e))?;
-    items.iter().map(|item| load_image(ingested, store, item)).collect()
+    let items: Vec<ManifestItem> = serde_json::from_slice(
+        ingested
+            .meta("manifest.json")
+            .expect("checked by the caller"),
+    )
+    .map_err(|e| ArchiveError::invalid("manifest.json", e))?;
+    items
+        .iter()
+        .map(|item| load_image(ingested, store, item))
+        .collect()
 }
 
 fn load_image(
@@ -137,7 +143,10 @@ fn load_image(
     })
 }
 
-fn blob_compression(store: &ContentStore, digest: &Digest) -> Result<LayerCompression, ArchiveError> {
+fn blob_compression(
+    store: &ContentStore,
+    digest: &Digest,
+) -> Result<LayerCompression, ArchiveError> {
     let mut head = [0u8; 4];
     let mut blob = store.open_blob(digest)?;
     let mut got = 0;
@@ -158,17 +167,6 @@ fn uncompressed_digest(store: &ContentStore, digest: &Digest) -> Result<Digest, 
     Ok(reader.finish().0)
 }
 
-/// An image as the writers need it: its config and layers, resolved from the store.
-pub(super) struct SavedImage {
-    pub config: Digest,
-    pub diff_ids: Vec<Digest>,
-    /// The layer blobs as stored, with their media types.
-    pub layers: Vec<(Digest, String)>,
-    pub manifest: Digest,
-    pub manifest_media_type: String,
-    pub tags: Vec<Reference>,
-}
-
 /// Writes `images` from `store` as a docker-archive to `out`: layer tars uncompressed, at
 /// `<diffID hex>/layer.tar`; configs at `<hex>.json`; `manifest.json` and `repositories` last.
 pub fn write_docker_archive(
@@ -178,7 +176,7 @@ pub fn write_docker_archive(
 ) -> Result<(), ArchiveError> {
     let saved: Vec<SavedImage> = images
         .iter()
-        .map(|i| super::oci::resolve(store, i))
+        .map(|i| resolve(store, i))
         .collect::<Result<_, _>>()?;
     let mut tar = tar::Builder::new(out);
     let mut written = HashSet::new();
@@ -212,12 +210,25 @@ pub fn write_docker_archive(
         }
         items.push(ManifestItem {
             config: config_path,
-            repo_tags: Some(image.tags.iter().map(Reference::familiar).collect()),
+            // RepoTags holds tags only; a digest-pinned name has no place there.
+            repo_tags: Some(
+                image
+                    .tags
+                    .iter()
+                    .filter(|t| t.tag().is_some() && t.digest().is_none())
+                    .map(Reference::familiar)
+                    .collect(),
+            ),
             layers: layer_paths,
         });
     }
     let manifest = serde_json::to_vec(&items).expect("manifest.json serializes");
-    append_file(&mut tar, "manifest.json", manifest.len() as u64, &manifest[..])?;
+    append_file(
+        &mut tar,
+        "manifest.json",
+        manifest.len() as u64,
+        &manifest[..],
+    )?;
     if !repositories.is_empty() {
         let repos = serde_json::to_vec(&repositories).expect("repositories serializes");
         append_file(&mut tar, "repositories", repos.len() as u64, &repos[..])?;

@@ -239,3 +239,36 @@ impl<R: Read> Read for Counting<R> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_cleaned_and_kept_inside() {
+        assert_eq!(clean("./a//b/").unwrap(), "a/b");
+        assert_eq!(clean("/manifest.json").unwrap(), "manifest.json");
+        assert_eq!(clean("x/../y").unwrap(), "y");
+        assert!(clean("../y").is_err());
+        assert!(clean("x/../../y").is_err());
+    }
+
+    #[test]
+    fn files_are_told_by_name() {
+        let hex = "a".repeat(64);
+        let d = Digest::parse(&format!("sha256:{hex}")).unwrap();
+        assert!(matches!(classify("manifest.json"), Ok(Class::Meta)));
+        assert!(matches!(classify("oci-layout"), Ok(Class::Meta)));
+        assert!(matches!(classify(&format!("blobs/sha256/{hex}")), Ok(Class::Named(x)) if x == d));
+        assert!(matches!(classify(&format!("{hex}.json")), Ok(Class::Named(x)) if x == d));
+        assert!(matches!(
+            classify(&format!("sub/{hex}.json")),
+            Ok(Class::Other)
+        ));
+        assert!(matches!(classify("abc/json"), Ok(Class::Legacy)));
+        assert!(matches!(classify("abc/VERSION"), Ok(Class::Legacy)));
+        assert!(matches!(classify("abc/layer.tar"), Ok(Class::Other)));
+        assert!(classify("blobs/sha256/xyz").is_err());
+        assert!(classify("blobs/md5/abc").is_err());
+    }
+}

@@ -5,8 +5,9 @@
 //! against the digest its name carries, where it carries one), the small metadata files stay in
 //! memory, and the images are checked and described once the whole archive is in. A
 //! docker-archive has no manifest, so one is made: a Docker schema2 manifest of the layers as
-//! they are in the archive, byte for byte what skopeo makes of the same archive. The archive
-//! may itself be gzip- or zstd-compressed, as `docker load` allows.
+//! they are in the archive (what skopeo makes of it too, except that skopeo labels uncompressed
+//! layers gzip; berth labels blobs as what they are). The archive may itself be gzip- or
+//! zstd-compressed, as `docker load` allows.
 //!
 //! Writing goes the other way from the store: a docker-archive holds uncompressed layer tars
 //! (stored gzip/zstd blobs are decompressed on the way, and checked against the config's
@@ -17,6 +18,7 @@
 //! a later check fails stay in the store as unreferenced content, for garbage collection.
 
 mod docker;
+mod image;
 mod ingest;
 mod oci;
 
@@ -80,10 +82,7 @@ pub enum ArchiveError {
     #[error("archive file {file:?}: {reason}")]
     Invalid { file: String, reason: String },
     #[error("archive file {file:?}: {source}")]
-    Manifest {
-        file: String,
-        source: ManifestError,
-    },
+    Manifest { file: String, source: ManifestError },
     #[error("content store: {0}")]
     Store(#[from] StoreError),
 }

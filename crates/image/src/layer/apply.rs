@@ -12,8 +12,15 @@
 //! callers apply into a fresh snapshot directory they discard on error.
 //!
 //! Why a spool: refusing before writing needs every header before the first write, and a layer
-//! arrives as a stream. Measured on a 206 MB tree, the spool (one write, one sequential read; the
-//! check pass seeks over file data) is a small share next to creating the files themselves.
+//! arrives as a stream. Measured here (2026-11-23, 2 vCPUs, a 206 MB tree of 8,863 entries from
+//! /usr, release build), the spool write is about 15 % of applying a plain layer on tmpfs (sha256
+//! 27 %, copying file data 21 %) and less on ext4 or for compressed layers, where decompression
+//! and inode allocation dominate: not worth giving up refusal-before-write for. What was worth it:
+//! the check pass seeks over file data instead of reading it, file data is copied from the spool
+//! in the kernel, parent directories are opened once per run of entries with one `openat2`, and
+//! metadata is set through fds. Before -> after (min of 6): tmpfs plain 0.51 -> 0.38 s, gzip
+//! 0.88 -> 0.60 s (also zlib-rs), zstd 0.49 s; ext4 plain 0.72-0.92 -> 0.66-0.70 s, gzip
+//! 1.22-1.41 -> 0.84-0.91 s (ext4 is 4 alternating single runs: writeback makes it noisy).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
@@ -61,6 +68,10 @@ pub struct AppliedLayer {
     /// Extended attributes that were not set: refused by the filesystem where that is safe to
     /// lose (file capabilities), or overlayfs's own `trusted.overlay.*`, never taken from a layer.
     pub skipped_xattrs: Vec<SkippedXattr>,
+    /// The layer marks its root opaque (`./.wh..wh..opq`): it hides everything below it. In
+    /// Overlay mode the root gets the xattr too, but overlayfs ignores opacity on a lower dir's
+    /// root, so a mount of this layer must leave out the layers below it.
+    pub opaque_root: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,12 +137,14 @@ pub fn apply_layer_with(
     let mut reader = &spool;
     reader.rewind().map_err(ApplyError::Read)?;
     let opaque = check_layer(&mut Archive::new(reader), target)?;
+    let opaque_root = opaque.iter().any(|dir| dir.is_empty());
     reader.rewind().map_err(ApplyError::Read)?;
     let skipped_xattrs = Writer::new(root.as_fd(), options.whiteouts, opaque).run(&spool)?;
     Ok(AppliedLayer {
         diff_id,
         size,
         skipped_xattrs,
+        opaque_root,
     })
 }
 

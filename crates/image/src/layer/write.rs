@@ -623,4 +623,32 @@ mod tests {
         let err = writer.open_dir(&["missing".into()], false).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
     }
+
+    /// Data goes through user space where the kernel cannot copy it (another filesystem type).
+    #[test]
+    fn copies_data_without_copy_file_range() {
+        let data: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        b.append_data(&mut h, "f", &data[..]).unwrap();
+        let mut spool = tempfile::tempfile().unwrap();
+        spool.write_all(&b.into_inner().unwrap()).unwrap();
+        std::io::Seek::rewind(&mut spool).unwrap();
+
+        let tmp = tempfile::tempdir().unwrap();
+        let root: OwnedFd = File::open(tmp.path()).unwrap().into();
+        for in_kernel in [false, true] {
+            let mut writer = Writer::new(root.as_fd(), WhiteoutMode::Delete, HashSet::new());
+            writer.spool = in_kernel.then_some(&spool);
+            let mut archive = Archive::new(&spool);
+            let mut entries = archive.entries_with_seek().unwrap();
+            let mut entry = entries.next().unwrap().unwrap();
+            let out_path = tmp.path().join(format!("out-{in_kernel}"));
+            let mut out = File::create(&out_path).unwrap();
+            writer.copy_data(&mut entry, &mut out).unwrap();
+            assert_eq!(fs::read(&out_path).unwrap(), data, "in kernel: {in_kernel}");
+            std::io::Seek::rewind(&mut &spool).unwrap();
+        }
+    }
 }
