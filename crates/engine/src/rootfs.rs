@@ -37,13 +37,10 @@ pub fn lowers(images: &ImageStore, rec: &ContainerRecord) -> Result<Vec<PathBuf>
     let Some(top) = &rec.layer else {
         return Ok(Vec::new());
     };
-    let snaps = images.snapshots();
-    Ok(snaps
-        .ancestry(top)
-        .map_err(berth_image::ImageError::from)?
-        .iter()
-        .map(|c| snaps.fs_dir(c))
-        .collect())
+    Ok(images
+        .snapshots()
+        .lower_dirs(top)
+        .map_err(berth_image::ImageError::from)?)
 }
 
 /// The overlay the runtime mounts as the container's root.

@@ -80,6 +80,10 @@ struct Meta {
     diff_id: Digest,
     /// Bytes of the uncompressed layer tar.
     size: u64,
+    /// The layer hides everything below it (an opaque root): overlayfs ignores the opaque
+    /// mark on a lower dir's root, so the layers under it must be left out of the mount.
+    #[serde(default)]
+    opaque_root: bool,
 }
 
 struct Staged {
@@ -215,6 +219,7 @@ impl Snapshots {
             parent: parent.cloned(),
             diff_id: applied.diff_id,
             size: applied.size,
+            opaque_root: applied.opaque_root,
         };
         Ok(Staged { work, meta })
     }
@@ -287,6 +292,19 @@ impl Snapshots {
         Ok(out)
     }
 
+    /// The directories to stack as overlayfs lower dirs for the chain ending at `top`, topmost
+    /// first, stopping at a layer with an opaque root.
+    pub fn lower_dirs(&self, top: &ChainId) -> Result<Vec<PathBuf>, SnapshotError> {
+        let mut out = Vec::new();
+        for chain in self.ancestry(top)? {
+            out.push(self.fs_dir(&chain));
+            if self.meta(&chain)?.opaque_root {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// The overlay that shows the chain ending at `top`, with a writable `upper` and `work` when
     /// given (a container), read-only otherwise.
     pub fn overlay(
@@ -294,7 +312,7 @@ impl Snapshots {
         top: &ChainId,
         upper_work: Option<(PathBuf, PathBuf)>,
     ) -> Result<OverlayMount, SnapshotError> {
-        let lowers = self.ancestry(top)?.iter().map(|c| self.fs_dir(c)).collect();
+        let lowers = self.lower_dirs(top)?;
         let (upper, work) = upper_work.unzip();
         Ok(OverlayMount {
             lowers,
