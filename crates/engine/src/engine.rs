@@ -314,31 +314,36 @@ impl Engine {
     }
 
     pub fn pause(&self, id: &str) -> Result<()> {
-        let rec = self.containers.load(id)?;
-        if rec.observed_status() != Status::Running {
-            return Err(Error::Conflict(format!(
-                "container {} is not running",
-                rec.id
-            )));
-        }
-        berth_runtime::Container::load(&self.runtime_root(), id)?.pause()?;
-        self.containers.update(id, |r| {
-            r.state.status = Status::Paused;
-            Ok(())
-        })
+        self.set_paused(id, true)
     }
 
     pub fn unpause(&self, id: &str) -> Result<()> {
+        self.set_paused(id, false)
+    }
+
+    /// Freezes or thaws the container's cgroup and records the new status.
+    fn set_paused(&self, id: &str, pause: bool) -> Result<()> {
         let rec = self.containers.load(id)?;
-        if rec.observed_status() != Status::Paused {
+        let (from, to, what) = if pause {
+            (Status::Running, Status::Paused, "running")
+        } else {
+            (Status::Paused, Status::Running, "paused")
+        };
+        if rec.observed_status() != from {
             return Err(Error::Conflict(format!(
-                "container {} is not paused",
+                "container {} is not {what}",
                 rec.id
             )));
         }
-        berth_runtime::Container::load(&self.runtime_root(), id)?.resume()?;
+        let root = self.runtime_root();
+        let c = berth_runtime::Container::load(&root, id)?;
+        if pause {
+            c.pause()?;
+        } else {
+            c.resume()?;
+        }
         self.containers.update(id, |r| {
-            r.state.status = Status::Running;
+            r.state.status = to;
             Ok(())
         })
     }

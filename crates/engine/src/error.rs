@@ -38,6 +38,24 @@ impl Error {
         }
     }
 
+    /// A runtime error, with "could not exec" turned into Docker's 126 (not executable) or 127
+    /// (not found), for `run` and `exec` alike.
+    pub fn from_runtime(e: berth_runtime::Error) -> Self {
+        let message = e.to_string();
+        match message.find("exec: \"") {
+            Some(pos) => {
+                let message = message[pos..].to_string();
+                let code = if message.contains("permission denied") {
+                    126
+                } else {
+                    127
+                };
+                Self::Exec { message, code }
+            }
+            None => Self::Runtime(e),
+        }
+    }
+
     /// The exit code `berth` gives for this error: 126/127 when the container's command could
     /// not be invoked or found, 125 for every failure of berth itself.
     pub fn exit_code(&self) -> i32 {

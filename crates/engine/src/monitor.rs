@@ -381,7 +381,7 @@ impl Monitor {
         let out_read = out_pipe.map(|(r, _w)| r);
         let err_read = err_pipe.map(|(r, _w)| r);
         drop(console_theirs);
-        let created = created.map_err(map_create_error)?;
+        let created = created.map_err(Error::from_runtime)?;
         let pid = created.pid;
         let pty = match &console_ours {
             Some(s) => Some(
@@ -390,8 +390,7 @@ impl Monitor {
             ),
             None => None,
         };
-        if let (Some(pty), Some(attach)) = (&pty, &self.attach) {
-            let _ = attach;
+        if let (Some(pty), Some(_)) = (&pty, &self.attach) {
             self.report(&Report::Pty);
             if let Some(c) = &self.channel {
                 let _ = berth_runtime::sync::send_fd(c.as_raw_fd(), pty.as_raw_fd(), b"p");
@@ -466,21 +465,6 @@ fn should_restart(rec: &ContainerRecord, code: i32) -> bool {
         RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
         RestartPolicy::OnFailure(max) => code != 0 && (max == 0 || rec.state.restart_count < max),
     }
-}
-
-/// Turns the runtime's "could not exec" errors into Docker's 126/127.
-fn map_create_error(e: berth_runtime::Error) -> Error {
-    let message = e.to_string();
-    if let Some(pos) = message.find("exec: \"") {
-        let msg = message[pos..].to_string();
-        let code = if msg.contains("permission denied") {
-            126
-        } else {
-            127
-        };
-        return Error::Exec { message: msg, code };
-    }
-    Error::Runtime(e)
 }
 
 /// dup2(2) onto a fixed descriptor number (0-2 here), which nix's typed API does not allow.

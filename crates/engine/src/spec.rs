@@ -2,7 +2,6 @@
 //! with the run options, Docker's defaults (capabilities, seccomp profile, masked and read-only
 //! paths, /dev, /dev/shm), mounts for volumes, binds and tmpfs, and resources.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
@@ -406,9 +405,4 @@ fn device_json(host: &std::path::Path, container: &std::path::Path, perms: &str)
         "gid": 0,
         "access": if perms.is_empty() { "rwm" } else { perms },
     }))
-}
-
-/// Labels as a stable map (for annotations).
-pub fn annotations(rec: &ContainerRecord) -> BTreeMap<String, String> {
-    rec.config.labels.clone()
 }

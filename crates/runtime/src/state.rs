@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -245,21 +244,14 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     write_replace(path, data, true)
 }
 
-/// Temp file + rename (+ fsync when `durable`).
+/// Temp file + rename (+ fsync of file and directory when `durable`): berth-sys's store writes.
 fn write_replace(path: &Path, data: &[u8], durable: bool) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let res = (|| -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(data)?;
-        if durable {
-            f.sync_all()?;
-        }
-        fs::rename(&tmp, path)
-    })();
-    if res.is_err() {
-        let _ = fs::remove_file(&tmp);
+    if durable {
+        berth_sys::write_atomic(path, data)
+    } else {
+        berth_sys::write_replace(path, data)
     }
-    res.ctx(|| format!("writing {}", path.display()))
+    .ctx(|| format!("writing {}", path.display()))
 }
 
 /// Container ids become directory and cgroup names: keep them to a safe alphabet.

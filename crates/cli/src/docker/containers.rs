@@ -249,7 +249,6 @@ fn split_cells(line: &str) -> Vec<String> {
 
 pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
     let id = engine.containers.resolve(&a.container)?;
-    let rec = engine.containers.load(&id)?;
     let now = SystemTime::now();
     let parse = |s: &Option<String>| -> Result<Option<SystemTime>> {
         s.as_deref()
@@ -285,7 +284,6 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
             .map(|r| r.is_running() || r.observed_status() == Status::Restarting)
             .unwrap_or(false)
     };
-    let _ = rec;
     logs::read_logs(
         &path,
         &opts,
@@ -355,16 +353,10 @@ pub fn exec(engine: &Engine, a: &ExecArgs) -> Result<i32> {
         bail!("exec -t is not supported yet in this build (use exec without -t)");
     }
     let pid = berth_runtime::exec(&container, &opts).map_err(|e| {
-        let msg = e.to_string();
-        if let Some(pos) = msg.find("exec: \"") {
-            let code = if msg.contains("permission denied") {
-                126
-            } else {
-                127
-            };
-            anyhow::Error::from(Failure::new(code, msg[pos..].to_string()))
-        } else {
-            anyhow::Error::from(Failure::new(126, msg))
+        match berth_engine::Error::from_runtime(e) {
+            e @ berth_engine::Error::Exec { .. } => engine_failure(e),
+            // Docker gives 126 for an exec that fails for any other reason.
+            other => Failure::new(126, other.to_string()).into(),
         }
     })?;
     if a.detach {
