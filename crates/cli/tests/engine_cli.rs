@@ -84,25 +84,9 @@ impl Drop for Engine {
 /// Reaps exited monitors this process inherited as a subreaper (never another test's
 /// `Command` child: those are not called berth-monitor).
 fn reap_monitors() {
-    let me = std::process::id().to_string();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(status) = std::fs::read_to_string(e.path().join("status")) else {
-            continue;
-        };
-        let field = |k: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(k))
-                .unwrap_or("")
-                .trim()
-                .to_string()
-        };
-        if field("PPid:") == me
-            && field("Name:") == "berth-monitor"
-            && field("State:").starts_with('Z')
-        {
-            let pid: i32 = e.file_name().to_string_lossy().parse().unwrap();
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    for c in common::children() {
+        if c.zombie && c.name == "berth-monitor" {
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(c.pid), None);
         }
     }
 }
@@ -603,4 +587,52 @@ fn push_to_a_registry_then_pull_and_run_in_a_fresh_store() {
         stderr(&out)
     );
     assert_eq!(fresh.ok(&["images", "-q"]).lines().count(), 1);
+}
+
+#[test]
+fn an_unusable_state_root_is_one_clear_error() {
+    if common::skip() {
+        return;
+    }
+    // A regular file where the root directory should be: nothing can be created under it.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let out = Command::new(common::berth())
+        .arg("--root")
+        .arg(file.path())
+        .args(["ps", "-a"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    let err = stderr(&out);
+    assert!(err.contains(file.path().to_str().unwrap()), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn exec_runs_in_the_container_and_keeps_docker_exit_codes() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    e.ok(&["run", "-d", "--name", "box", "busybox", "sleep", "1000"]);
+    let out = e.ok(&[
+        "exec",
+        "-e",
+        "X=1",
+        "-w",
+        "/tmp",
+        "box",
+        "sh",
+        "-c",
+        "echo $X; pwd; cat /proc/1/cmdline",
+    ]);
+    assert_eq!(out, "1\n/tmp\nsleep\x001000\x00");
+    let out = e.run(&["exec", "box", "sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7));
+    let out = e.run(&["exec", "box", "no-such-command"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    e.ok(&["stop", "-t", "1", "box"]);
+    let out = e.run(&["exec", "box", "true"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("is not running"), "{}", stderr(&out));
 }

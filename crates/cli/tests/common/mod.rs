@@ -242,31 +242,56 @@ impl Drop for Runtime {
     }
 }
 
-/// Reaps exited children that were pid 1 of a container (more than one NSpid level): never a
-/// `Command` child of another test, which std waits for itself.
-pub fn reap_orphaned_inits() {
+/// A child of this test process, as /proc shows it.
+pub struct ChildProc {
+    pub pid: i32,
+    pub name: String,
+    pub zombie: bool,
+    /// Pid 1 of a container (more than one NSpid level).
+    pub in_pid_ns: bool,
+}
+
+/// The children of this test process (including orphans it adopted as a subreaper).
+pub fn children() -> Vec<ChildProc> {
     let me = std::process::id().to_string();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(status) = std::fs::read_to_string(e.path().join("status")) else {
+            continue;
+        };
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        };
+        if field("PPid:") != me {
+            continue;
+        }
+        let Ok(pid) = e.file_name().to_string_lossy().parse() else {
+            continue;
+        };
+        out.push(ChildProc {
+            pid,
+            name: field("Name:"),
+            zombie: field("State:").starts_with('Z'),
+            in_pid_ns: field("NSpid:").split_whitespace().count() >= 2,
+        });
+    }
+    out
+}
+
+/// Reaps exited children that were pid 1 of a container: never a `Command` child of another
+/// test, which std waits for itself.
+pub fn reap_orphaned_inits() {
     for _ in 0..100 {
         let mut pending = false;
-        for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(status) = std::fs::read_to_string(e.path().join("status")) else {
-                continue;
-            };
-            let field = |k: &str| {
-                status
-                    .lines()
-                    .find_map(|l| l.strip_prefix(k))
-                    .unwrap_or("")
-                    .trim()
-                    .to_string()
-            };
-            if field("PPid:") != me || field("NSpid:").split_whitespace().count() < 2 {
-                continue;
-            }
-            if field("State:").starts_with('Z') {
-                let pid: i32 = e.file_name().to_string_lossy().parse().unwrap();
+        for c in children().into_iter().filter(|c| c.in_pid_ns) {
+            if c.zombie {
                 let _ = nix::sys::wait::waitpid(
-                    nix::unistd::Pid::from_raw(pid),
+                    nix::unistd::Pid::from_raw(c.pid),
                     Some(nix::sys::wait::WaitPidFlag::WNOHANG),
                 );
             } else {
