@@ -36,6 +36,10 @@ pub struct RunConfig {
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<u32>,
     pub network: NetworkMode,
+    /// `-p`: published ports (ranges expanded; host port 0 = any free one).
+    pub publish: Vec<berth_network::PortSpec>,
+    /// `-P`: publish every port the image EXPOSEs on a free host port.
+    pub publish_all: bool,
     pub devices: Vec<DeviceMapping>,
     pub shm_size: Option<u64>,
     pub sysctls: BTreeMap<String, String>,
@@ -143,28 +147,65 @@ impl RestartPolicy {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NetworkMode {
-    /// No network namespace of the host: the container has only loopback.
+    /// A network namespace of its own with only loopback.
     #[default]
     None,
     Host,
+    /// `container:<name|id>`: the namespace of another container (stored as its id).
+    Container(String),
+    /// Bridge networks, the first one primary (its gateway is the default route).
+    Networks(Vec<NetworkAttach>),
+}
+
+/// One network a container joins, with `--network-alias` and `--ip`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkAttach {
+    /// The network as named on the command line (resolved when the container starts).
+    pub network: String,
+    pub aliases: Vec<String>,
+    pub ip: Option<std::net::Ipv4Addr>,
 }
 
 impl NetworkMode {
+    /// `--network`: `none`, `host`, `container:<name|id>` (the name is resolved by the
+    /// engine) or a network's name.
     pub fn parse(text: &str) -> Result<Self, String> {
         match text {
+            "" => Err("--network needs a value".into()),
             "none" => Ok(Self::None),
             "host" => Ok(Self::Host),
-            other => Err(format!(
-                "network {other:?} is not available: this berth supports --network none and host (bridge networks are not implemented yet)"
-            )),
+            "default" => Ok(Self::bridge("bridge")),
+            t => match t.strip_prefix("container:") {
+                Some("") => Err("--network container: needs a container name or id".into()),
+                Some(c) => Ok(Self::Container(c.to_string())),
+                None => Ok(Self::bridge(t)),
+            },
         }
     }
 
-    pub fn name(&self) -> &'static str {
+    fn bridge(name: &str) -> Self {
+        Self::Networks(vec![NetworkAttach {
+            network: name.to_string(),
+            ..Default::default()
+        }])
+    }
+
+    /// Docker's `HostConfig.NetworkMode`.
+    pub fn name(&self) -> String {
         match self {
-            Self::None => "none",
-            Self::Host => "host",
+            Self::None => "none".into(),
+            Self::Host => "host".into(),
+            Self::Container(id) => format!("container:{id}"),
+            Self::Networks(n) => n
+                .first()
+                .map_or_else(|| "none".into(), |a| a.network.clone()),
         }
+    }
+
+    /// Whether the container gets a network namespace of its own.
+    pub fn own_namespace(&self) -> bool {
+        matches!(self, Self::None | Self::Networks(_))
     }
 }
 

@@ -23,6 +23,7 @@ pub struct Engine {
     pub images: ImageStore,
     pub containers: Containers,
     pub volumes: Volumes,
+    pub networks: berth_network::Networks,
 }
 
 /// A bundle ready for the runtime.
@@ -37,6 +38,7 @@ impl Engine {
             images: ImageStore::open(paths.images())?,
             containers: Containers::new(&paths)?,
             volumes: Volumes::new(&paths)?,
+            networks: crate::network::open(&paths)?,
             paths,
         })
     }
@@ -84,6 +86,22 @@ impl Engine {
         }
         // Validate early what would otherwise fail only at start.
         spec::capabilities(&config.cap_add, &config.cap_drop, config.privileged)?;
+        let mut config = config;
+        match &mut config.network {
+            crate::NetworkMode::Container(other) => {
+                *other = self.containers.resolve(other).map_err(|_| {
+                    Error::Invalid(format!(
+                        "container {other} for --network container: not found"
+                    ))
+                })?;
+            }
+            crate::NetworkMode::Networks(list) => {
+                for a in list.iter() {
+                    self.find_network(&a.network)?;
+                }
+            }
+            _ => {}
+        }
         let mut rec = ContainerRecord {
             version: RECORD_VERSION,
             id: names::new_id(),
@@ -150,7 +168,11 @@ impl Engine {
     }
 
     /// Writes the bundle (config.json and the rootfs mount point) for the next start.
-    pub fn prepare_bundle(&self, rec: &ContainerRecord) -> Result<Prepared> {
+    pub fn prepare_bundle(
+        &self,
+        rec: &ContainerRecord,
+        attached: &[crate::network::Attached],
+    ) -> Result<Prepared> {
         let lowers = rootfs::lowers(&self.images, rec)?;
         let user_spec = rec
             .config
@@ -160,7 +182,16 @@ impl Engine {
             .unwrap_or_default();
         let user = user::resolve(&user_spec, &rec.config.group_add, &lowers)?;
         let hostname = spec::hostname(rec);
-        let etc_files = rootfs::etc_files(&self.containers, rec, &hostname)?;
+        let etc_files = match &rec.config.network {
+            crate::NetworkMode::Container(other) => {
+                rootfs::shared_etc_files(&self.containers, other, rec.config.read_only)
+            }
+            _ => rootfs::etc_files(&self.containers, rec, &hostname, attached)?,
+        };
+        let netns = match &rec.config.network {
+            crate::NetworkMode::Container(other) => Some(self.shared_netns(other)?),
+            _ => None,
+        };
         let mut binds = Vec::new();
         for m in &rec.config.mounts {
             match m {
@@ -198,6 +229,7 @@ impl Engine {
             binds,
             etc_files,
             cgroups_path: format!("/berth-{}", rec.id),
+            netns,
         };
         let spec = spec::build(rec, &inputs)?;
         let bundle = self.paths.bundle(&rec.id);
@@ -387,6 +419,8 @@ impl Engine {
         if let Ok(c) = berth_runtime::Container::load(&self.runtime_root(), &rec.id) {
             let _ = c.delete(true);
         }
+        // A monitor killed before it could release them leaves endpoints behind.
+        self.release_networks(&rec.id);
         let bundle = self.paths.bundle(&rec.id);
         let _ = std::fs::remove_dir_all(&bundle);
         self.containers.remove(rec)?;

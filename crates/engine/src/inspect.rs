@@ -123,7 +123,7 @@ pub fn container(engine: &Engine, rec: &ContainerRecord) -> Value {
                 .chain(c.labels.clone()).collect::<std::collections::BTreeMap<_, _>>(),
             "StopSignal": c.stop_signal.clone().or_else(|| rec.image_config.stop_signal.clone()),
         },
-        "NetworkSettings": {"Networks": {}, "Ports": {}},
+        "NetworkSettings": network_settings(engine, rec),
     })
 }
 
@@ -163,5 +163,75 @@ pub fn image(image: &ImageRecord, config: &ImageConfig) -> Value {
         "GraphDriver": {"Name": "overlay2", "Data": null},
         "RootFS": {"Type": "layers", "Layers": config.rootfs.diff_ids},
         "Metadata": {"LastTagTime": image.added},
+    })
+}
+
+/// Docker's `NetworkSettings`: an entry per network the container is on (with its address
+/// while it runs) and the published ports.
+fn network_settings(engine: &Engine, rec: &ContainerRecord) -> Value {
+    let endpoints = if rec.is_running() {
+        engine.container_endpoints(&rec.id).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let mut networks = serde_json::Map::new();
+    let mut ports = serde_json::Map::new();
+    if let crate::NetworkMode::Networks(list) = &rec.config.network {
+        for a in list {
+            let net = engine.find_network(&a.network).ok();
+            let ep = net
+                .as_ref()
+                .and_then(|n| endpoints.iter().find(|e| e.network.id == n.id));
+            let e = ep.map(|e| &e.endpoint);
+            networks.insert(
+                a.network.clone(),
+                json!({
+                    "IPAMConfig": a.ip.map(|ip| json!({"IPv4Address": ip.to_string()})),
+                    "Aliases": a.aliases,
+                    "NetworkID": net.as_ref().map(|n| n.id.clone()).unwrap_or_default(),
+                    "EndpointID": e.map(|e| e.veth.clone()).unwrap_or_default(),
+                    "Gateway": e.map(|e| e.gateway.to_string()).unwrap_or_default(),
+                    "IPAddress": e.map(|e| e.ip.to_string()).unwrap_or_default(),
+                    "IPPrefixLen": e.map_or(0, |e| e.subnet.prefix()),
+                    "MacAddress": "",
+                    "DNSNames": net.as_ref().filter(|n| n.dns).map(|_| {
+                        let mut d = vec![rec.name.clone()];
+                        d.extend(a.aliases.iter().cloned());
+                        d.push(rec.short_id().to_string());
+                        d
+                    }),
+                }),
+            );
+        }
+        for p in &rec.config.publish {
+            ports.entry(p.key()).or_insert(Value::Null);
+        }
+    }
+    for a in &endpoints {
+        for p in &a.endpoint.ports {
+            let entry = ports.entry(p.key()).or_insert(Value::Null);
+            if entry.is_null() {
+                *entry = json!([]);
+            }
+            if let Some(arr) = entry.as_array_mut() {
+                arr.push(json!({
+                    "HostIp": p.host_ip.map_or("0.0.0.0".to_string(), |i| i.to_string()),
+                    "HostPort": p.host_port.to_string(),
+                }));
+            }
+        }
+    }
+    let primary = endpoints.first().map(|a| &a.endpoint);
+    json!({
+        "Networks": networks,
+        "Ports": ports,
+        "IPAddress": primary.map(|e| e.ip.to_string()).unwrap_or_default(),
+        "Gateway": primary.map(|e| e.gateway.to_string()).unwrap_or_default(),
+        "IPPrefixLen": primary.map_or(0, |e| e.subnet.prefix()),
+        "SandboxKey": if rec.is_running() && rec.config.network.own_namespace() {
+            format!("/proc/{}/ns/net", rec.state.pid)
+        } else {
+            String::new()
+        },
     })
 }

@@ -14,6 +14,7 @@ pub mod inspect;
 pub mod logs;
 pub mod monitor;
 pub mod names;
+pub mod network;
 pub mod paths;
 pub mod record;
 pub mod rootfs;
@@ -21,7 +22,7 @@ pub mod spec;
 pub mod user;
 pub mod volumes;
 
-pub use config::{MountConfig, NetworkMode, RestartPolicy, RunConfig, SeccompMode};
+pub use config::{MountConfig, NetworkAttach, NetworkMode, RestartPolicy, RunConfig, SeccompMode};
 pub use engine::{parse_signal, wait_gone, Engine, Prepared};
 pub use error::{Error, Result};
 pub use paths::Paths;

@@ -309,7 +309,10 @@ impl Monitor {
     /// Creates, starts and waits for the container once.
     fn run_once(&mut self, engine: &Engine, id: &str, first: bool) -> Result<Outcome> {
         let rec = engine.containers.load(id)?;
-        let prepared = engine.prepare_bundle(&rec)?;
+        let attached = engine.reserve_networks(&rec)?;
+        // Endpoints go back on every way out of this run, after the container is gone.
+        let _release = ReleaseNetworks { engine, id };
+        let prepared = engine.prepare_bundle(&rec, &attached)?;
         let tty = rec.config.tty;
         let log_policy = LogPolicy::from_opts(
             &rec.config
@@ -397,6 +400,16 @@ impl Monitor {
             }
         }
         let container = berth_runtime::Container::load(&state_root, id)?;
+        let _dns = match engine
+            .plumb_networks(&rec, &attached, pid)
+            .and_then(|sock| sock.map(|s| engine.serve_dns(id, s)).transpose())
+        {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = container.delete(true);
+                return Err(e);
+            }
+        };
         container.start()?;
         let now = berth_sys::time::rfc3339(SystemTime::now());
         let monitor_pid = std::process::id() as i32;
@@ -453,6 +466,17 @@ impl Monitor {
         // This run's attached stdin is spent; a restart runs detached.
         self.attach = None;
         Ok(Outcome { code })
+    }
+}
+
+struct ReleaseNetworks<'a> {
+    engine: &'a Engine,
+    id: &'a str,
+}
+
+impl Drop for ReleaseNetworks<'_> {
+    fn drop(&mut self) {
+        self.engine.release_networks(self.id);
     }
 }
 

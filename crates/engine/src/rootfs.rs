@@ -13,6 +13,7 @@ use berth_runtime::RootMount;
 
 use crate::config::NetworkMode;
 use crate::error::{Error, Result};
+use crate::network::Attached;
 use crate::record::{ContainerRecord, Containers};
 use crate::spec::HostMount;
 
@@ -68,23 +69,33 @@ pub fn root_mount(
     })
 }
 
-/// Writes /etc/hostname, /etc/hosts and /etc/resolv.conf for the container (once) and returns
-/// them as binds.
+/// Writes /etc/hostname, /etc/hosts and /etc/resolv.conf for the container (at each start:
+/// its addresses change) and returns them as binds.
 pub fn etc_files(
     containers: &Containers,
     rec: &ContainerRecord,
     hostname: &str,
+    attached: &[Attached],
 ) -> Result<Vec<HostMount>> {
     let dir = containers.dir(&rec.id);
     let host = matches!(rec.config.network, NetworkMode::Host);
     let hosts = if host {
         fs::read_to_string("/etc/hosts").unwrap_or_default()
     } else {
-        format!(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
-        )
+        let mut h = String::from(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+        );
+        match attached.first() {
+            Some(a) => h.push_str(&format!("{}\t{hostname}\n", a.endpoint.ip)),
+            None => h.push_str(&format!("127.0.1.1\t{hostname}\n")),
+        }
+        h
     };
-    let resolv = host_resolv_conf();
+    let resolv = if attached.iter().any(|a| a.network.dns) {
+        embedded_resolv_conf()
+    } else {
+        host_resolv_conf()
+    };
     let files = [
         ("hostname", format!("{hostname}\n"), "/etc/hostname"),
         ("hosts", hosts, "/etc/hosts"),
@@ -93,7 +104,7 @@ pub fn etc_files(
     let mut out = Vec::new();
     for (name, content, target) in files {
         let path = dir.join(name);
-        if !path.exists() {
+        if fs::read(&path).ok().as_deref() != Some(content.as_bytes()) {
             berth_sys::write_replace(&path, content.as_bytes()).map_err(|e| Error::io(&path, e))?;
         }
         out.push(HostMount {
@@ -103,6 +114,37 @@ pub fn etc_files(
         });
     }
     Ok(out)
+}
+
+/// `--network container:X` shares X's view of the network: its hosts, resolv.conf and
+/// hostname files.
+pub fn shared_etc_files(containers: &Containers, other: &str, read_only: bool) -> Vec<HostMount> {
+    let dir = containers.dir(other);
+    [
+        ("hostname", "/etc/hostname"),
+        ("hosts", "/etc/hosts"),
+        ("resolv.conf", "/etc/resolv.conf"),
+    ]
+    .into_iter()
+    .map(|(name, target)| HostMount {
+        source: dir.join(name),
+        target: target.into(),
+        read_only,
+    })
+    .collect()
+}
+
+/// The resolver of user-defined networks, as Docker writes it: the embedded one, with the
+/// host's search domains.
+fn embedded_resolv_conf() -> String {
+    let text = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut s = format!("nameserver {}\n", berth_network::dns::ADDRESS);
+    for l in text.lines().filter(|l| l.starts_with("search ")) {
+        s.push_str(l);
+        s.push('\n');
+    }
+    s.push_str("options ndots:0\n");
+    s
 }
 
 /// The host's resolv.conf without loopback resolvers (unreachable from a container's own

@@ -71,6 +71,8 @@ pub struct SpecInputs {
     pub etc_files: Vec<HostMount>,
     /// The container's cgroup path.
     pub cgroups_path: String,
+    /// `--network container:X`: the namespace to join.
+    pub netns: Option<std::path::PathBuf>,
 }
 
 /// The environment: the image's, then `-e` (same key replaces), then PATH/HOSTNAME/TERM/HOME.
@@ -293,8 +295,10 @@ pub fn build(rec: &ContainerRecord, inputs: &SpecInputs) -> Result<Value> {
         json!({"type": "uts"}),
         json!({"type": "mount"}),
     ];
-    if matches!(c.network, NetworkMode::None) {
-        namespaces.push(json!({"type": "network"}));
+    match &inputs.netns {
+        Some(path) => namespaces.push(json!({"type": "network", "path": path})),
+        None if c.network.own_namespace() => namespaces.push(json!({"type": "network"})),
+        None => {}
     }
     namespaces.push(json!({"type": "cgroup"}));
     let mut devices = Vec::new();

@@ -97,6 +97,15 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(NetworkCommand),
+    /// List port mappings or a specific mapping for the container
+    Port {
+        container: String,
+        /// PRIVATE_PORT[/PROTO]
+        private: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -231,8 +240,20 @@ pub struct RunArgs {
     pub stop_signal: Option<String>,
     #[arg(long = "stop-timeout")]
     pub stop_timeout: Option<u32>,
-    #[arg(long = "network", alias = "net", default_value = "none")]
+    /// none, host, container:<name|id>, or a network's name
+    #[arg(long = "network", alias = "net", default_value = "bridge")]
     pub network: String,
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address on the network (networks with a configured subnet)
+    #[arg(long)]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// Publish a container's port(s) to the host: [hostIP:][hostPort:]containerPort[/proto]
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
     #[arg(long = "device")]
     pub device: Vec<String>,
     #[arg(long = "shm-size")]
@@ -402,4 +423,83 @@ pub struct RmiArgs {
     pub no_prune: bool,
     #[arg(required = true)]
     pub images: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a network
+    Create(NetworkCreateArgs),
+    /// List networks
+    #[command(alias = "list")]
+    Ls {
+        #[arg(short, long)]
+        quiet: bool,
+        #[arg(long = "no-trunc")]
+        no_trunc: bool,
+        #[arg(short, long = "filter")]
+        filter: Vec<String>,
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Display detailed information on one or more networks
+    Inspect {
+        #[arg(short, long)]
+        format: Option<String>,
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Remove one or more networks
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Remove all unused networks
+    Prune {
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Connect a container to a network
+    Connect {
+        #[arg(long = "alias")]
+        aliases: Vec<String>,
+        #[arg(long)]
+        ip: Option<std::net::Ipv4Addr>,
+        network: String,
+        container: String,
+    },
+    /// Disconnect a container from a network
+    Disconnect {
+        #[arg(short, long)]
+        force: bool,
+        network: String,
+        container: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkCreateArgs {
+    #[arg(short, long)]
+    pub driver: Option<String>,
+    /// Subnet in CIDR format
+    #[arg(long)]
+    pub subnet: Option<String>,
+    #[arg(long)]
+    pub gateway: Option<std::net::Ipv4Addr>,
+    #[arg(long = "ip-range")]
+    pub ip_range: Option<String>,
+    /// Restrict external access to the network
+    #[arg(long)]
+    pub internal: bool,
+    #[arg(long)]
+    pub ipv6: bool,
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    #[arg(short = 'o', long = "opt")]
+    pub opts: Vec<String>,
+    #[arg(long)]
+    pub attachable: bool,
+    pub name: String,
 }

@@ -5,6 +5,7 @@ mod args;
 mod containers;
 mod format;
 mod images;
+mod network;
 mod registry;
 mod run;
 
@@ -88,6 +89,10 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
         Command::Tag { source, target } => images::tag(engine, &source, &target),
         Command::Rmi(a) => images::rmi(engine, &a),
         Command::Volume(v) => images::volume(engine, &v),
+        Command::Network(n) => network::network(engine, n),
+        Command::Port { container, private } => {
+            network::port(engine, &container, private.as_deref())
+        }
         Command::Pull {
             quiet,
             platform,

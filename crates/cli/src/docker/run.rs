@@ -274,7 +274,16 @@ pub fn run_config(a: &RunArgs) -> Result<RunConfig> {
         restart: RestartPolicy::parse(&a.restart).map_err(|e| anyhow!(e))?,
         stop_signal: a.stop_signal.clone(),
         stop_timeout: a.stop_timeout,
-        network: NetworkMode::parse(&a.network).map_err(|e| anyhow!(e))?,
+        network: network_mode(a)?,
+        publish: a
+            .publish
+            .iter()
+            .map(|p| berth_network::PortSpec::parse(p))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .collect(),
+        publish_all: a.publish_all,
         devices,
         shm_size: a
             .shm_size
@@ -292,6 +301,35 @@ pub fn run_config(a: &RunArgs) -> Result<RunConfig> {
         }
         Ok(c)
     })
+}
+
+/// `--network` with `--network-alias` and `--ip` folded in.
+fn network_mode(a: &RunArgs) -> anyhow::Result<NetworkMode> {
+    let mut mode = NetworkMode::parse(&a.network).map_err(|e| anyhow!(e))?;
+    match &mut mode {
+        NetworkMode::Networks(list) => {
+            let first = list.first_mut().expect("one network");
+            if a.network == "bridge" && (a.ip.is_some() || !a.network_alias.is_empty()) {
+                bail!("user specified IP address and network aliases are supported only on user defined networks");
+            }
+            first.aliases = a.network_alias.clone();
+            first.ip = a.ip;
+        }
+        other => {
+            if a.ip.is_some() || !a.network_alias.is_empty() {
+                bail!(
+                    "--ip and --network-alias need a bridge network, not network mode {}",
+                    other.name()
+                );
+            }
+            if matches!(other, NetworkMode::Container(_))
+                && (!a.publish.is_empty() || a.publish_all)
+            {
+                bail!("conflicting options: port publishing and the container type network mode");
+            }
+        }
+    }
+    Ok(mode)
 }
 
 /// `-e NAME` takes the value from this environment, as Docker does.

@@ -1,0 +1,501 @@
+//! End-to-end tests of networking: the default bridge, user-defined networks with DNS by name,
+//! isolation, published ports, connect/disconnect, `container:` mode and the errors. Each test
+//! has its own state root (so its own bridges and nft table) and subnets under 10.213.0.0/16
+//! that no other test uses; each checks that its links and rules are gone at the end.
+//!
+//! HTTP clients here are `nc`: Debian's busybox-static `wget` crashes (SIGSEGV) on any URL.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::engine::TestEngine;
+
+fn links() -> Vec<String> {
+    std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn table_exists(e: &TestEngine) -> bool {
+    let t = berth_engine::network::table_name(e.root.path());
+    std::process::Command::new("nft")
+        .args(["list", "table", "inet", &t])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+fn bridge_of(e: &TestEngine, net: &str) -> String {
+    let doc: serde_json::Value = serde_json::from_str(&e.ok(&["network", "inspect", net])).unwrap();
+    doc[0]["Options"]["com.docker.network.bridge.name"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `busybox httpd` serving `body` on port 80 of a new detached container.
+fn web(e: &TestEngine, name: &str, extra: &[&str], body: &str) {
+    let script =
+        format!("mkdir -p /www && echo {body} > /www/index.html && exec httpd -f -p 80 -h /www");
+    let mut args = vec!["run", "-d", "--name", name];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["busybox", "sh", "-c", &script]);
+    e.ok(&args);
+}
+
+/// `GET /` through `nc` from inside container `from`, retried while the server starts.
+fn http_from(e: &TestEngine, from: &str, host: &str) -> std::process::Output {
+    let cmd = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {host} 80");
+    let mut last = None;
+    for _ in 0..40 {
+        let out = e.run(&["exec", from, "sh", "-c", &cmd]);
+        if out.status.success() && !out.stdout.is_empty() {
+            return out;
+        }
+        last = Some(out);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    last.unwrap()
+}
+
+fn http_host(port: u16) -> std::io::Result<String> {
+    let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(3)))?;
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+    let mut body = String::new();
+    s.read_to_string(&mut body)?;
+    Ok(body)
+}
+
+#[test]
+fn containers_on_a_user_network_reach_each_other_by_name() {
+    if common::skip() {
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    e.ok(&["network", "create", "--subnet", "10.213.10.0/24", "appnet"]);
+    let bridge = bridge_of(&e, "appnet");
+    assert!(
+        !links().contains(&bridge),
+        "the bridge waits for a first container"
+    );
+    web(
+        &e,
+        "srv",
+        &["--network", "appnet", "--network-alias", "api"],
+        "hello-by-name",
+    );
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "cli",
+        "--network",
+        "appnet",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert!(links().contains(&bridge));
+    assert!(table_exists(&e));
+
+    let ip = e
+        .ok(&[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.appnet.IPAddress}}",
+            "srv",
+        ])
+        .trim()
+        .to_string();
+    assert!(
+        ip.starts_with("10.213.10."),
+        "address from the network's subnet: {ip}"
+    );
+    let out = http_from(&e, "cli", "srv");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("hello-by-name"),
+        "{out:?}"
+    );
+    let out = http_from(&e, "cli", "api");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("hello-by-name"),
+        "by alias: {out:?}"
+    );
+    let ping = e.ok(&["exec", "srv", "ping", "-c", "1", "-W", "2", "cli"]);
+    assert!(ping.contains("1 packets received"), "{ping}");
+    // Other names go to the host's resolvers, and unknown names fail cleanly.
+    let bad = e.run(&["exec", "cli", "nslookup", "no-such-container.invalid"]);
+    assert!(!bad.status.success());
+    let hosts = e.ok(&["exec", "srv", "cat", "/etc/hosts"]);
+    assert!(hosts.contains(&ip), "own address in /etc/hosts: {hosts}");
+
+    let veths: Vec<String> = ["srv", "cli"]
+        .iter()
+        .map(|c| {
+            e.ok(&[
+                "inspect",
+                "-f",
+                "{{.NetworkSettings.Networks.appnet.EndpointID}}",
+                c,
+            ])
+            .trim()
+            .to_string()
+        })
+        .collect();
+    assert!(veths.iter().all(|v| links().contains(v)), "{veths:?}");
+    e.ok(&["rm", "-f", "srv", "cli"]);
+    let left = links();
+    assert!(
+        !left.contains(&bridge),
+        "bridge removed with its last container"
+    );
+    assert!(veths.iter().all(|v| !left.contains(v)), "veths removed");
+    assert!(!table_exists(&e), "nft table removed when no network is up");
+    e.ok(&["network", "rm", "appnet"]);
+    assert!(!e.ok(&["network", "ls"]).contains("appnet"));
+}
+
+#[test]
+fn networks_are_isolated_from_each_other() {
+    if common::skip() {
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    e.ok(&["network", "create", "--subnet", "10.213.11.0/24", "left"]);
+    e.ok(&["network", "create", "--subnet", "10.213.12.0/24", "right"]);
+    web(&e, "l", &["--network", "left"], "left-side");
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "r",
+        "--network",
+        "right",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "l2",
+        "--network",
+        "left",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    // Reachable from its own network...
+    assert!(String::from_utf8_lossy(&http_from(&e, "l2", "l").stdout).contains("left-side"));
+    let ip = e
+        .ok(&[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.left.IPAddress}}",
+            "l",
+        ])
+        .trim()
+        .to_string();
+    // ...but not by address from the other network, and its name does not resolve there.
+    let out = e.run(&[
+        "exec",
+        "r",
+        "sh",
+        "-c",
+        &format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} 80"),
+    ]);
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("left-side"),
+        "{out:?}"
+    );
+    let out = e.run(&["exec", "r", "nslookup", "l"]);
+    assert!(!out.status.success(), "{out:?}");
+}
+
+#[test]
+fn a_published_port_answers_from_the_host() {
+    if common::skip() {
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    web(&e, "pub", &["-p", "127.0.0.1:18080:80"], "published-hello");
+    let mut body = String::new();
+    for _ in 0..50 {
+        if let Ok(b) = http_host(18080) {
+            if b.contains("published-hello") {
+                body = b;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(body.contains("published-hello"), "{body}");
+    assert_eq!(e.ok(&["port", "pub"]).trim(), "80/tcp -> 127.0.0.1:18080");
+    assert_eq!(e.ok(&["port", "pub", "80"]).trim(), "127.0.0.1:18080");
+    let missing = e.run(&["port", "pub", "81"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("No public port '81/tcp'"));
+    let doc = e.inspect("pub");
+    assert_eq!(
+        doc["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"],
+        "18080"
+    );
+    // The same host port twice is refused by name.
+    let again = e.run(&[
+        "run",
+        "-d",
+        "-p",
+        "127.0.0.1:18080:80",
+        "busybox",
+        "sleep",
+        "5",
+    ]);
+    assert_eq!(again.status.code(), Some(125));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("port is already allocated"),
+        "{again:?}"
+    );
+    e.ok(&["stop", "-t", "1", "pub"]);
+    assert!(
+        http_host(18080).is_err(),
+        "nothing answers once the container stopped"
+    );
+    assert!(!table_exists(&e));
+}
+
+#[test]
+fn default_bridge_gives_an_address_a_route_and_cleans_up() {
+    if common::skip() {
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -4 route; ip -4 -o addr show eth0; cat /etc/resolv.conf",
+    ]);
+    assert!(out.contains("default via "), "{out}");
+    assert!(out.contains("eth0"), "{out}");
+    assert!(
+        !out.contains("127.0.0.11"),
+        "no embedded DNS on the default bridge: {out}"
+    );
+    let bridge = bridge_of(&e, "bridge");
+    assert!(
+        !links().contains(&bridge),
+        "default bridge down with no containers"
+    );
+    assert!(!table_exists(&e));
+    // --network none: only loopback, up.
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "ip",
+        "-o",
+        "link",
+    ]);
+    assert!(
+        out.contains("lo:") && out.contains("UP") && !out.contains("eth0"),
+        "{out}"
+    );
+    // A monitor killed with its container leaves an endpoint; rm releases it.
+    e.ok(&["run", "-d", "--name", "k", "busybox", "sleep", "60"]);
+    let doc = e.inspect("k");
+    let veth = doc["NetworkSettings"]["Networks"]["bridge"]["EndpointID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pid = doc["State"]["Pid"].as_i64().unwrap() as i32;
+    let monitor = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let ppid: i32 = monitor.split_whitespace().nth(3).unwrap().parse().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(ppid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    common::wait_until("the container to die", 10, || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z"))
+    });
+    common::engine::reap_monitors();
+    common::reap_orphaned_inits();
+    e.ok(&["ps", "-a"]);
+    e.ok(&["rm", "-f", "k"]);
+    let left = links();
+    assert!(!left.contains(&veth) && !left.contains(&bridge), "{left:?}");
+    assert!(!table_exists(&e));
+}
+
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    if common::skip() {
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    e.ok(&["network", "create", "--subnet", "10.213.13.0/24", "front"]);
+    e.ok(&["network", "create", "--subnet", "10.213.14.0/24", "back"]);
+    web(&e, "db", &["--network", "back"], "db-answer");
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "app",
+        "--network",
+        "front",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert!(!e.run(&["exec", "app", "nslookup", "db"]).status.success());
+    e.ok(&["network", "connect", "--alias", "appalias", "back", "app"]);
+    let links_in = e.ok(&["exec", "app", "ip", "-o", "-4", "addr"]);
+    assert!(
+        links_in.contains("eth1") && links_in.contains("10.213.14."),
+        "{links_in}"
+    );
+    assert!(String::from_utf8_lossy(&http_from(&e, "app", "db").stdout).contains("db-answer"));
+    let ping = e.ok(&["exec", "db", "ping", "-c", "1", "-W", "2", "appalias"]);
+    assert!(ping.contains("1 packets received"), "{ping}");
+    let doc = e.inspect("app");
+    assert!(doc["NetworkSettings"]["Networks"]["back"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .starts_with("10.213.14."));
+    e.ok(&["network", "disconnect", "back", "app"]);
+    let links_in = e.ok(&["exec", "app", "ip", "-o", "-4", "addr"]);
+    assert!(!links_in.contains("10.213.14."), "{links_in}");
+    let busy = e.run(&["network", "rm", "back"]);
+    assert!(!busy.status.success());
+    assert!(
+        String::from_utf8_lossy(&busy.stderr).contains("active endpoints"),
+        "{busy:?}"
+    );
+}
+
+#[test]
+fn container_mode_shares_the_network_namespace() {
+    if common::skip() {
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    e.ok(&["run", "-d", "--name", "base", "busybox", "sleep", "60"]);
+    let ip = e.inspect("base")["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:base",
+        "busybox",
+        "ip",
+        "-o",
+        "-4",
+        "addr",
+    ]);
+    assert!(out.contains(&ip), "{out}");
+    let bad = e.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:nope",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(bad.status.code(), Some(125));
+}
+
+#[test]
+fn bad_network_requests_are_clear_errors() {
+    if common::skip() {
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    e.ok(&["network", "create", "--subnet", "10.213.15.0/24", "n1"]);
+    let overlap = e.run(&["network", "create", "--subnet", "10.213.15.128/25", "n2"]);
+    assert!(!overlap.status.success());
+    assert!(
+        String::from_utf8_lossy(&overlap.stderr).contains("overlaps"),
+        "{overlap:?}"
+    );
+    let dup = e.run(&["network", "create", "n1"]);
+    assert!(
+        String::from_utf8_lossy(&dup.stderr).contains("already exists"),
+        "{dup:?}"
+    );
+    let host_overlap = e.run(&["network", "create", "--subnet", "127.0.0.0/8", "lo-net"]);
+    assert!(!host_overlap.status.success(), "{host_overlap:?}");
+
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "fixed",
+        "--network",
+        "n1",
+        "--ip",
+        "10.213.15.10",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(
+        e.inspect("fixed")["NetworkSettings"]["Networks"]["n1"]["IPAddress"],
+        "10.213.15.10"
+    );
+    let taken = e.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "n1",
+        "--ip",
+        "10.213.15.10",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(taken.status.code(), Some(125));
+    assert!(
+        String::from_utf8_lossy(&taken.stderr).contains("Address already in use"),
+        "{taken:?}"
+    );
+    let outside = e.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "n1",
+        "--ip",
+        "10.213.99.1",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(outside.status.code(), Some(125));
+    let on_default = e.run(&["run", "--rm", "--ip", "172.17.0.50", "busybox", "true"]);
+    assert_eq!(on_default.status.code(), Some(125));
+    let missing = e.run(&["run", "--rm", "--network", "nonet", "busybox", "true"]);
+    assert_eq!(missing.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("network nonet not found"));
+    // Failed starts gave nothing back half-made: the fixed address is still the only one.
+    let doc: serde_json::Value =
+        serde_json::from_str(&e.ok(&["network", "inspect", "n1"])).unwrap();
+    assert_eq!(doc[0]["Containers"].as_object().unwrap().len(), 1);
+}

@@ -1,0 +1,341 @@
+//! The engine's side of networking. Before a container's bundle is written its addresses and
+//! host ports are reserved (so /etc/hosts can name them); between the runtime's create and
+//! start the links go into its namespace, loopback comes up and, on user-defined networks, the
+//! embedded DNS resolver starts; after it exits (or when it is removed, or found dead) its
+//! endpoints are released. `berth-network` does the work; this module decides what to ask.
+
+use std::net::UdpSocket;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use berth_network::dns::DnsServer;
+use berth_network::nftables::Nftables;
+use berth_network::{Endpoint, EndpointRequest, Network, Networks, PortSpec};
+
+use crate::config::{NetworkAttach, NetworkMode};
+use crate::error::{Error, Result};
+use crate::paths::{Paths, DEFAULT_ROOT};
+use crate::record::{alive, ContainerRecord, Status};
+use crate::Engine;
+
+impl From<berth_network::Error> for Error {
+    fn from(e: berth_network::Error) -> Self {
+        match e {
+            berth_network::Error::Conflict(m) => Error::Conflict(m),
+            berth_network::Error::Invalid(m) => Error::Invalid(m),
+            other => Error::Other(other.to_string()),
+        }
+    }
+}
+
+/// A network and the container's endpoint on it.
+#[derive(Debug, Clone)]
+pub struct Attached {
+    pub network: Network,
+    pub endpoint: Endpoint,
+}
+
+/// The networks of a state root. The default root's default bridge is `berth0` and its rules
+/// live in `table inet berth`; any other root gets names of its own, so test roots and
+/// production never share a link or a rule.
+pub fn open(paths: &Paths) -> Result<Networks> {
+    let default_root = paths.root() == Path::new(DEFAULT_ROOT);
+    let table = if default_root {
+        "berth".to_string()
+    } else {
+        format!("berth_{}", &root_hash(paths.root())[..10])
+    };
+    Ok(Networks::open(
+        paths.root().join("networks"),
+        default_root.then(|| "berth0".to_string()),
+        Box::new(Nftables::new(table)),
+        Networks::default_pool()?,
+    )?)
+}
+
+fn root_hash(root: &Path) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in root.as_os_str().as_encoded_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
+
+/// The nft table name a state root's rules live in (for tests and `info`).
+pub fn table_name(root: &Path) -> String {
+    if root == Path::new(DEFAULT_ROOT) {
+        "berth".into()
+    } else {
+        format!("berth_{}", &root_hash(root)[..10])
+    }
+}
+
+impl Engine {
+    /// The ports a container publishes: `-p` plus, with `-P`, every EXPOSEd port.
+    fn published(&self, rec: &ContainerRecord) -> Result<Vec<PortSpec>> {
+        let mut out = rec.config.publish.clone();
+        if rec.config.publish_all {
+            for key in rec.image_config.exposed_ports.iter().flat_map(|m| m.keys()) {
+                for spec in PortSpec::parse(key)? {
+                    if !out.iter().any(|p| p.key() == spec.key()) {
+                        out.push(spec);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reserves the container's endpoints (addresses, host ports), bringing bridges up.
+    pub(crate) fn reserve_networks(&self, rec: &ContainerRecord) -> Result<Vec<Attached>> {
+        let NetworkMode::Networks(list) = &rec.config.network else {
+            return Ok(Vec::new());
+        };
+        let mut out: Vec<Attached> = Vec::new();
+        let ports = self.published(rec)?;
+        for (i, a) in list.iter().enumerate() {
+            match self.reserve_one(rec, a, if i == 0 { ports.clone() } else { Vec::new() }, i) {
+                Ok(att) => out.push(att),
+                Err(e) => {
+                    let _ = self.networks.release(&rec.id, None);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn reserve_one(
+        &self,
+        rec: &ContainerRecord,
+        a: &NetworkAttach,
+        ports: Vec<PortSpec>,
+        index: usize,
+    ) -> Result<Attached> {
+        let network = self.find_network(&a.network)?;
+        let mut aliases = a.aliases.clone();
+        if network.dns {
+            // Docker answers a container's short id on user-defined networks too.
+            aliases.push(rec.short_id().to_string());
+        }
+        let endpoint = self.networks.reserve(
+            &network,
+            &EndpointRequest {
+                container_id: rec.id.clone(),
+                container_name: rec.name.clone(),
+                aliases,
+                ip: a.ip,
+                ports,
+                ifname: format!("eth{index}"),
+            },
+        )?;
+        Ok(Attached { network, endpoint })
+    }
+
+    pub fn find_network(&self, key: &str) -> Result<Network> {
+        self.networks.find(key).map_err(|e| match e {
+            berth_network::Error::NotFound(n) => Error::Invalid(format!("network {n} not found")),
+            other => other.into(),
+        })
+    }
+
+    /// After the runtime's create, before start: loopback up, the veth pairs into the
+    /// container's namespace, and the DNS resolver's socket when a network has DNS.
+    pub(crate) fn plumb_networks(
+        &self,
+        rec: &ContainerRecord,
+        attached: &[Attached],
+        pid: i32,
+    ) -> Result<Option<UdpSocket>> {
+        if !rec.config.network.own_namespace() {
+            return Ok(None);
+        }
+        let ns = open_netns(pid)?;
+        let mut nl = berth_network::netlink::Netlink::in_netns(ns.as_fd())
+            .map_err(|e| Error::Other(format!("configuring the container's network: {e}")))?;
+        nl.run(vec![berth_network::netlink::set_up_by_name("lo")])
+            .map_err(|e| Error::Other(format!("configuring the container's network: {e}")))?;
+        for (i, a) in attached.iter().enumerate() {
+            self.networks
+                .plumb(&a.network, &a.endpoint, ns.as_fd(), i == 0)?;
+        }
+        if attached.iter().any(|a| a.network.dns) {
+            let sock = berth_network::dns::bind_in(ns.as_fd())
+                .map_err(|e| Error::Other(format!("starting the container's DNS resolver: {e}")))?;
+            return Ok(Some(sock));
+        }
+        Ok(None)
+    }
+
+    /// The embedded DNS of container `id` on `sock`, served from a thread of the caller (the
+    /// monitor): names of containers on the container's DNS networks, the rest forwarded.
+    pub(crate) fn serve_dns(&self, id: &str, sock: UdpSocket) -> Result<DnsServer> {
+        let networks = Arc::new(open(&self.paths)?);
+        let id = id.to_string();
+        let resolver: Arc<berth_network::dns::Resolver> = Arc::new(move |name: &str| {
+            let mut addrs = Vec::new();
+            for n in networks.list().ok()?.into_iter().filter(|n| n.dns) {
+                let eps = networks.endpoints(&n.id).ok()?;
+                if eps.iter().any(|e| e.container_id == id) {
+                    addrs.extend(networks.lookup(&n.id, name));
+                }
+            }
+            (!addrs.is_empty()).then_some(addrs)
+        });
+        DnsServer::spawn(sock, resolver, berth_network::dns::host_upstreams())
+            .map_err(|e| Error::Other(format!("starting the container's DNS resolver: {e}")))
+    }
+
+    /// Frees every endpoint of container `id` (idempotent).
+    pub fn release_networks(&self, id: &str) {
+        let _ = self.networks.release(id, None);
+    }
+
+    /// Frees endpoints of containers that are not running any more (a killed monitor, a
+    /// reboot) and takes down unused bridges.
+    pub fn sweep_networks(&self) -> Result<usize> {
+        let running = |id: &str| {
+            self.containers.load(id).is_ok_and(|r| {
+                matches!(
+                    r.observed_status(),
+                    Status::Running | Status::Paused | Status::Restarting
+                )
+            })
+        };
+        Ok(self.networks.sweep(&running)?)
+    }
+
+    /// The container's endpoints, by network name (for inspect and `port`).
+    pub fn container_endpoints(&self, id: &str) -> Result<Vec<Attached>> {
+        let mut out = Vec::new();
+        for n in self.networks.list()? {
+            if let Some(e) = self
+                .networks
+                .endpoints(&n.id)?
+                .into_iter()
+                .find(|e| e.container_id == id)
+            {
+                out.push(Attached {
+                    network: n,
+                    endpoint: e,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// `network connect`: a running container joins `network` now; a stopped one at its next
+    /// start.
+    pub fn connect(
+        &self,
+        id: &str,
+        network: &str,
+        aliases: Vec<String>,
+        ip: Option<std::net::Ipv4Addr>,
+    ) -> Result<()> {
+        let rec = self.containers.load(id)?;
+        let net = self.find_network(network)?;
+        let NetworkMode::Networks(list) = &rec.config.network else {
+            return Err(Error::Invalid(format!(
+                "container {} uses network mode {}: it cannot join other networks",
+                rec.name,
+                rec.config.network.name()
+            )));
+        };
+        if list
+            .iter()
+            .any(|a| self.find_network(&a.network).is_ok_and(|n| n.id == net.id))
+        {
+            return Err(Error::Conflict(format!(
+                "endpoint with name {} already exists in network {}",
+                rec.name, net.name
+            )));
+        }
+        let attach = NetworkAttach {
+            network: net.name.clone(),
+            aliases,
+            ip,
+        };
+        if rec.is_running() && alive(rec.state.pid, rec.state.pid_start) {
+            let index = list.len();
+            let att = self.reserve_one(&rec, &attach, Vec::new(), index)?;
+            let ns = open_netns(rec.state.pid)?;
+            if let Err(e) = self
+                .networks
+                .plumb(&att.network, &att.endpoint, ns.as_fd(), false)
+            {
+                let _ = self.networks.release(&rec.id, Some(&att.network.id));
+                return Err(e.into());
+            }
+        }
+        self.containers.update(id, |r| {
+            if let NetworkMode::Networks(l) = &mut r.config.network {
+                l.push(attach.clone());
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// `network disconnect`.
+    pub fn disconnect(&self, id: &str, network: &str) -> Result<()> {
+        let rec = self.containers.load(id)?;
+        let net = self.find_network(network)?;
+        let NetworkMode::Networks(list) = &rec.config.network else {
+            return Err(Error::Invalid(format!(
+                "container {} is not connected to network {}",
+                rec.name, net.name
+            )));
+        };
+        if !list
+            .iter()
+            .any(|a| self.find_network(&a.network).is_ok_and(|n| n.id == net.id))
+        {
+            return Err(Error::Invalid(format!(
+                "container {} is not connected to network {}",
+                rec.name, net.name
+            )));
+        }
+        self.networks.release(&rec.id, Some(&net.id))?;
+        let net_id = net.id.clone();
+        self.containers.update(id, |r| {
+            if let NetworkMode::Networks(l) = &mut r.config.network {
+                l.retain(|a| {
+                    self.find_network(&a.network)
+                        .map_or(true, |n| n.id != net_id)
+                });
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// The namespace path `--network container:X` joins.
+    pub(crate) fn shared_netns(&self, other: &str) -> Result<PathBuf> {
+        let o = self
+            .containers
+            .resolve(other)
+            .and_then(|id| self.containers.load(&id))
+            .map_err(|_| {
+                Error::Invalid(format!(
+                    "container {other} for --network container: not found"
+                ))
+            })?;
+        if !o.is_running() || !alive(o.state.pid, o.state.pid_start) {
+            return Err(Error::Conflict(format!(
+                "cannot join the network of a non running container: {}",
+                o.name
+            )));
+        }
+        Ok(PathBuf::from(format!("/proc/{}/ns/net", o.state.pid)))
+    }
+}
+
+fn open_netns(pid: i32) -> Result<OwnedFd> {
+    let p = format!("/proc/{pid}/ns/net");
+    std::fs::File::open(&p)
+        .map(OwnedFd::from)
+        .map_err(|e| Error::io(Path::new(&p), e))
+}

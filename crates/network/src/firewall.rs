@@ -1,0 +1,63 @@
+//! What the firewall must hold, as data, and the driver trait that puts it in the kernel.
+//!
+//! The state is computed from the networks' records every time it changes and applied whole:
+//! a driver replaces its own rules atomically, so a crash between two commands never leaves
+//! half a rule set, and the next change (or the recovery sweep) puts the truth back.
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::addr::Ipv4Net;
+use crate::Result;
+
+/// An active network: its bridge is up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveNetwork {
+    pub bridge: String,
+    pub subnet: Ipv4Net,
+    pub internal: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+        }
+    }
+}
+
+/// A published port: traffic to the host's `host_ip:host_port` (any local address when
+/// `host_ip` is `None`) goes to `container_ip:container_port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRule {
+    pub protocol: Protocol,
+    pub host_ip: Option<Ipv4Addr>,
+    pub host_port: u16,
+    pub container_ip: Ipv4Addr,
+    pub container_port: u16,
+    pub bridge: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FirewallState {
+    pub networks: Vec<ActiveNetwork>,
+    pub ports: Vec<PortRule>,
+}
+
+/// Puts a `FirewallState` in the kernel. Implementations own one named table (or chain set)
+/// and never touch rules they did not make.
+pub trait Firewall: Send + Sync {
+    /// Replaces everything this driver installed with `state`; an empty state removes it all.
+    fn apply(&self, state: &FirewallState) -> Result<()>;
+    /// The driver's name, for `info` and errors.
+    fn name(&self) -> &'static str;
+}

@@ -1,0 +1,189 @@
+//! The nftables firewall driver: one table of berth's own (`inet berth`, or one per state root),
+//! replaced in a single `nft -f` transaction. Verdicts in berth's table cannot override drops
+//! in the host's own tables, so publishing a port never silently opens a hole the host's
+//! firewall closes.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use crate::firewall::{Firewall, FirewallState};
+use crate::{Error, Result};
+
+pub struct Nftables {
+    table: String,
+}
+
+impl Nftables {
+    pub fn new(table: impl Into<String>) -> Self {
+        Self {
+            table: table.into(),
+        }
+    }
+
+    /// The `nft` script that makes the table hold exactly `state`.
+    pub fn script(&self, state: &FirewallState) -> String {
+        let t = &self.table;
+        // `add` then `delete` makes the delete valid whether or not the table exists.
+        let mut s = format!("add table inet {t}\ndelete table inet {t}\n");
+        if state.networks.is_empty() {
+            return s;
+        }
+        let _ = writeln!(s, "table inet {t} {{");
+        s.push_str("  chain forward {\n    type filter hook forward priority 0; policy accept;\n");
+        for n in &state.networks {
+            let b = &n.bridge;
+            if n.internal {
+                let _ = writeln!(s, "    iifname \"{b}\" oifname != \"{b}\" drop");
+                let _ = writeln!(s, "    oifname \"{b}\" iifname != \"{b}\" drop");
+                continue;
+            }
+            let others: Vec<String> = state
+                .networks
+                .iter()
+                .filter(|o| o.bridge != *b)
+                .map(|o| format!("\"{}\"", o.bridge))
+                .collect();
+            if !others.is_empty() {
+                // Networks are isolated from each other, as in Docker.
+                let _ = writeln!(
+                    s,
+                    "    iifname \"{b}\" oifname {{ {} }} drop",
+                    others.join(", ")
+                );
+            }
+        }
+        s.push_str("  }\n");
+        let mut dnat = String::new();
+        for p in &state.ports {
+            let proto = p.protocol.name();
+            let dst = match p.host_ip {
+                Some(ip) => format!("ip daddr {ip}"),
+                None => "fib daddr type local".to_string(),
+            };
+            let _ = writeln!(
+                dnat,
+                "    {dst} {proto} dport {} dnat ip to {}:{}",
+                p.host_port, p.container_ip, p.container_port
+            );
+        }
+        for (chain, hook) in [("prerouting", "prerouting"), ("output", "output")] {
+            let _ = writeln!(
+                s,
+                "  chain {chain} {{\n    type nat hook {hook} priority -100; policy accept;\n{dnat}  }}"
+            );
+        }
+        s.push_str(
+            "  chain postrouting {\n    type nat hook postrouting priority 100; policy accept;\n",
+        );
+        for n in &state.networks {
+            let b = &n.bridge;
+            if !n.internal {
+                let _ = writeln!(s, "    ip saddr {} oifname != \"{b}\" masquerade", n.subnet);
+            }
+            // Connections from the host to 127.0.0.1:port leave with a loopback source, which
+            // the container could not answer.
+            let _ = writeln!(s, "    ip saddr 127.0.0.0/8 oifname \"{b}\" masquerade");
+        }
+        s.push_str("  }\n}\n");
+        s
+    }
+}
+
+impl Firewall for Nftables {
+    fn apply(&self, state: &FirewallState) -> Result<()> {
+        let script = self.script(state);
+        let mut child = Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                Error::Firewall(format!(
+                    "running nft (is the nftables package installed?): {e}"
+                ))
+            })?;
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(script.as_bytes())
+            .map_err(|e| Error::Firewall(format!("writing the nft script: {e}")))?;
+        let out = child
+            .wait_with_output()
+            .map_err(|e| Error::Firewall(format!("waiting for nft: {e}")))?;
+        if !out.status.success() {
+            return Err(Error::Firewall(format!(
+                "nft refused berth's rules for table inet {}: {}",
+                self.table,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "nftables"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::firewall::{ActiveNetwork, PortRule, Protocol};
+
+    #[test]
+    fn empty_state_only_deletes_the_table() {
+        let s = Nftables::new("berth_t").script(&FirewallState::default());
+        assert_eq!(s, "add table inet berth_t\ndelete table inet berth_t\n");
+    }
+
+    #[test]
+    fn script_isolates_masquerades_and_publishes() {
+        let state = FirewallState {
+            networks: vec![
+                ActiveNetwork {
+                    bridge: "br-a".into(),
+                    subnet: "10.1.0.0/24".parse().unwrap(),
+                    internal: false,
+                },
+                ActiveNetwork {
+                    bridge: "br-b".into(),
+                    subnet: "10.2.0.0/24".parse().unwrap(),
+                    internal: true,
+                },
+            ],
+            ports: vec![PortRule {
+                protocol: Protocol::Tcp,
+                host_ip: Some("127.0.0.1".parse().unwrap()),
+                host_port: 18080,
+                container_ip: "10.1.0.2".parse().unwrap(),
+                container_port: 80,
+                bridge: "br-a".into(),
+            }],
+        };
+        let s = Nftables::new("berth").script(&state);
+        assert!(
+            s.contains("iifname \"br-a\" oifname { \"br-b\" } drop"),
+            "{s}"
+        );
+        assert!(
+            s.contains("iifname \"br-b\" oifname != \"br-b\" drop"),
+            "{s}"
+        );
+        assert!(
+            s.contains("ip saddr 10.1.0.0/24 oifname != \"br-a\" masquerade"),
+            "{s}"
+        );
+        assert!(
+            !s.contains("ip saddr 10.2.0.0/24"),
+            "internal networks get no NAT: {s}"
+        );
+        assert_eq!(
+            s.matches("ip daddr 127.0.0.1 tcp dport 18080 dnat ip to 10.1.0.2:80")
+                .count(),
+            2
+        );
+    }
+}
