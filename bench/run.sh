@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `berth run --rm --network none busybox true` beside the unshare floor (and docker/podman where
-# a daemon is running), with a busybox image imported into a private store. hyperfine.
+# `berth run --rm busybox true` with `--network none` and with the default bridge (network
+# setup and teardown included), beside the unshare floor (and docker/podman where a daemon is
+# running), with a busybox image imported into a private store. hyperfine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 berth=${BERTH:-target/release/berth}
@@ -12,8 +13,10 @@ tar -C "$dir/rootfs" -cf "$dir/busybox.tar" .
 b="$berth --root $dir/root --runroot $dir/run"
 $b import "$dir/busybox.tar" busybox >/dev/null
 $b run --rm --network none busybox true
-cmds=("$b run --rm --network none busybox true" "unshare --fork --pid --mount --uts --ipc --net true")
-if docker info >/dev/null 2>&1; then cmds+=("docker run --rm --network none busybox true"); fi
+$b run --rm busybox true
+cmds=("$b run --rm --network none busybox true" "$b run --rm busybox true"
+      "unshare --fork --pid --mount --uts --ipc --net true")
+if docker info >/dev/null 2>&1; then cmds+=("docker run --rm --network none busybox true" "docker run --rm busybox true"); fi
 if command -v podman >/dev/null && podman image exists busybox 2>/dev/null; then cmds+=("podman run --rm --network none busybox true"); fi
 echo "# $(date -u +%F) $(uname -r) $(nproc) CPUs"
 hyperfine -N ${HF_OPTS:---warmup 5 --runs 100} "${cmds[@]}"

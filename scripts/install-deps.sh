@@ -3,7 +3,7 @@
 # missing packages are installed, so repeated runs cost a dpkg query.
 set -euo pipefail
 need=(busybox-static libseccomp-dev pkg-config jq containerd docker.io bc hyperfine runc crun
-      docker-registry skopeo apache2-utils zstd debootstrap openssl)
+      docker-registry skopeo apache2-utils zstd debootstrap openssl nftables iproute2)
 missing=()
 for p in "${need[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -76,6 +76,8 @@ impl Drop for Engine {
         for id in String::from_utf8_lossy(&ids.stdout).lines() {
             let _ = self.run(&["rm", "-f", id]);
         }
+        // The default bridge stays up after its containers, like docker0: take it down.
+        let _ = self.run(&["network", "prune", "-f"]);
         reap_monitors();
         common::reap_orphaned_inits();
     }

@@ -151,15 +151,22 @@ fn containers_on_a_user_network_reach_each_other_by_name() {
         .collect();
     assert!(veths.iter().all(|v| links().contains(v)), "{veths:?}");
     e.ok(&["rm", "-f", "srv", "cli"]);
-    let left = links();
+    // The kernel removes an exited container's veth with its namespace, asynchronously.
+    common::wait_until("the containers' veths to go", 10, || {
+        let left = links();
+        veths.iter().all(|v| !left.contains(v))
+    });
     assert!(
-        !left.contains(&bridge),
-        "bridge removed with its last container"
+        links().contains(&bridge),
+        "the bridge stays up for the next container"
     );
-    assert!(veths.iter().all(|v| !left.contains(v)), "veths removed");
-    assert!(!table_exists(&e), "nft table removed when no network is up");
     e.ok(&["network", "rm", "appnet"]);
     assert!(!e.ok(&["network", "ls"]).contains("appnet"));
+    assert!(
+        !links().contains(&bridge),
+        "network rm takes its bridge down"
+    );
+    assert!(!table_exists(&e), "nft table removed when no network is up");
 }
 
 #[test]
@@ -268,6 +275,16 @@ fn a_published_port_answers_from_the_host() {
         http_host(18080).is_err(),
         "nothing answers once the container stopped"
     );
+    let t = berth_engine::network::table_name(e.root.path());
+    let rules = std::process::Command::new("nft")
+        .args(["list", "table", "inet", &t])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&rules.stdout).contains("18080"),
+        "DNAT rule removed"
+    );
+    e.ok(&["network", "prune", "-f"]);
     assert!(!table_exists(&e));
 }
 
@@ -293,9 +310,11 @@ fn default_bridge_gives_an_address_a_route_and_cleans_up() {
     );
     let bridge = bridge_of(&e, "bridge");
     assert!(
-        !links().contains(&bridge),
-        "default bridge down with no containers"
+        links().contains(&bridge),
+        "the default bridge stays up, like docker0"
     );
+    e.ok(&["network", "prune", "-f"]);
+    assert!(!links().contains(&bridge), "prune takes idle bridges down");
     assert!(!table_exists(&e));
     // --network none: only loopback, up.
     let out = e.ok(&[
@@ -340,8 +359,9 @@ fn default_bridge_gives_an_address_a_route_and_cleans_up() {
     common::reap_orphaned_inits();
     e.ok(&["ps", "-a"]);
     e.ok(&["rm", "-f", "k"]);
-    let left = links();
-    assert!(!left.contains(&veth) && !left.contains(&bridge), "{left:?}");
+    assert!(!links().contains(&veth), "{veth} released by rm");
+    e.ok(&["network", "prune", "-f"]);
+    assert!(!links().contains(&bridge));
     assert!(!table_exists(&e));
 }
 

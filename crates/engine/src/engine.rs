@@ -420,7 +420,7 @@ impl Engine {
             let _ = c.delete(true);
         }
         // A monitor killed before it could release them leaves endpoints behind.
-        self.release_networks(&rec.id);
+        self.release_networks(&rec.id, false);
         let bundle = self.paths.bundle(&rec.id);
         let _ = std::fs::remove_dir_all(&bundle);
         self.containers.remove(rec)?;

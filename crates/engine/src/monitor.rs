@@ -476,7 +476,7 @@ struct ReleaseNetworks<'a> {
 
 impl Drop for ReleaseNetworks<'_> {
     fn drop(&mut self) {
-        self.engine.release_networks(self.id);
+        self.engine.release_networks(self.id, true);
     }
 }
 

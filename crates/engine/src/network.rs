@@ -99,7 +99,7 @@ impl Engine {
             match self.reserve_one(rec, a, if i == 0 { ports.clone() } else { Vec::new() }, i) {
                 Ok(att) => out.push(att),
                 Err(e) => {
-                    let _ = self.networks.release(&rec.id, None);
+                    let _ = self.networks.release(&rec.id, None, true);
                     return Err(e);
                 }
             }
@@ -188,9 +188,10 @@ impl Engine {
             .map_err(|e| Error::Other(format!("starting the container's DNS resolver: {e}")))
     }
 
-    /// Frees every endpoint of container `id` (idempotent).
-    pub fn release_networks(&self, id: &str) {
-        let _ = self.networks.release(id, None);
+    /// Frees every endpoint of container `id` (idempotent). `exited`: its namespace is gone
+    /// or going, and the kernel removes its veths with it.
+    pub fn release_networks(&self, id: &str, exited: bool) {
+        let _ = self.networks.release(id, None, !exited);
     }
 
     /// Frees endpoints of containers that are not running any more (a killed monitor, a
@@ -266,7 +267,7 @@ impl Engine {
                 .networks
                 .plumb(&att.network, &att.endpoint, ns.as_fd(), false)
             {
-                let _ = self.networks.release(&rec.id, Some(&att.network.id));
+                let _ = self.networks.release(&rec.id, Some(&att.network.id), true);
                 return Err(e.into());
             }
         }
@@ -298,7 +299,7 @@ impl Engine {
                 rec.name, net.name
             )));
         }
-        self.networks.release(&rec.id, Some(&net.id))?;
+        self.networks.release(&rec.id, Some(&net.id), true)?;
         let net_id = net.id.clone();
         self.containers.update(id, |r| {
             if let NetworkMode::Networks(l) = &mut r.config.network {

@@ -300,6 +300,11 @@ fn prune(engine: &Engine) -> Result<i32> {
             deleted.push(n.name);
         }
     }
+    // Idle bridges (the default one too) go down; they come back with their next container.
+    engine
+        .networks
+        .prune_idle()
+        .map_err(berth_engine::Error::from)?;
     if !deleted.is_empty() {
         println!("Deleted Networks:");
         for d in deleted {

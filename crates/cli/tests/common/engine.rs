@@ -73,10 +73,8 @@ impl Drop for TestEngine {
         for id in String::from_utf8_lossy(&ids.stdout).lines() {
             let _ = self.run(&["rm", "-f", id]);
         }
-        let nets = self.run(&["network", "ls", "-q", "--filter", "type=custom"]);
-        for n in String::from_utf8_lossy(&nets.stdout).lines() {
-            let _ = self.run(&["network", "rm", n]);
-        }
+        // Unused networks go, and every idle bridge (the default one too) with its rules.
+        let _ = self.run(&["network", "prune", "-f"]);
         reap_monitors();
         super::reap_orphaned_inits();
     }
