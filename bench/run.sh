@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 berth=${BERTH:-target/release/berth}
 dir=$(mktemp -d /tmp/berth-bench-run.XXXXXX)
-trap 'rm -rf "$dir"' EXIT
+trap '$berth --root "$dir/root" --runroot "$dir/run" network prune -f >/dev/null 2>&1; rm -rf "$dir"' EXIT
 . scripts/lib.sh
 make_busybox_rootfs "$dir/rootfs" >/dev/null
 tar -C "$dir/rootfs" -cf "$dir/busybox.tar" .
