@@ -7,6 +7,7 @@
 //! Must not know: HTTP or the command line (the `cli` crate and the API server drive it), the
 //! registry protocol (images arrive through `berth-image`'s store).
 
+pub mod attach;
 pub mod config;
 mod engine;
 pub mod error;

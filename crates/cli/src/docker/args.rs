@@ -173,6 +173,12 @@ pub struct RunArgs {
     pub tty: bool,
     #[arg(long)]
     pub rm: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
+    /// Proxy received signals to the process (without a tty)
+    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub sig_proxy: bool,
     #[arg(long)]
     pub name: Option<String>,
     #[arg(short, long = "env")]
@@ -259,6 +265,9 @@ pub struct StartArgs {
     pub attach: bool,
     #[arg(short, long)]
     pub interactive: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }

@@ -7,6 +7,7 @@ mod format;
 mod images;
 mod registry;
 mod run;
+mod terminal;
 
 use clap::Parser;
 
