@@ -95,3 +95,135 @@ fn exec_it_gives_a_terminal_with_options_resize_and_exit_code() {
     let out = e.run(&["exec", "-d", "-t", "box", "true"]);
     assert_eq!(out.status.code(), Some(125));
 }
+
+const CTRL_P_CTRL_Q: &[u8] = b"\x10\x11";
+
+#[test]
+fn attach_to_a_tty_container_relays_resizes_and_detaches() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    e.ok(&["run", "-d", "-it", "--name", "shell", "busybox", "sh"]);
+    let mut t = on_terminal(&e, &["attach", "shell"], 21, 61);
+    // Typed text is echoed: the result is not in the command line.
+    t.send(b"echo $((6*7)); stty size\r");
+    t.expect("42", 10);
+    // Attaching gave the container's terminal this terminal's size.
+    t.expect("21 61", 10);
+    t.send(CTRL_P_CTRL_Q);
+    assert_eq!(t.wait(10), 1, "{}", t.seen);
+    t.expect("read escape sequence", 1);
+    assert_eq!(e.inspect("shell")["State"]["Status"], "running");
+    // Attach again: the same shell, and its exit ends the attachment with its code.
+    let mut t = on_terminal(&e, &["attach", "shell"], 21, 61);
+    t.send(b"echo $((6*8)); exit 7\r");
+    t.expect("48", 10);
+    assert_eq!(t.wait(10), 7, "{}", t.seen);
+    common::wait_until("the container to be seen exited", 10, || {
+        e.inspect("shell")["State"]["Status"] == "exited"
+    });
+    assert_eq!(e.inspect("shell")["State"]["ExitCode"], 7);
+    // A stopped container cannot be attached to.
+    let out = e.run(&["attach", "shell"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("You cannot attach to a stopped container"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn attach_to_a_non_tty_container_streams_output_to_every_client() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done",
+    ]);
+    let mut one = on_terminal(&e, &["attach", "ticker"], 24, 80);
+    let mut two = on_terminal(&e, &["attach", "--no-stdin", "ticker"], 24, 80);
+    one.expect("tick-", 10);
+    one.expect("tick-", 10);
+    two.expect("tick-", 10);
+    two.expect("tick-", 10);
+    // Both attachments end with the container, with its exit code.
+    e.ok(&["stop", "-t", "1", "ticker"]);
+    assert_eq!(one.wait(15), 137, "{}", one.seen);
+    assert_eq!(two.wait(15), 137, "{}", two.seen);
+}
+
+#[test]
+fn start_attach_interactive_uses_the_same_relay() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    e.ok(&["create", "-it", "--name", "later", "busybox", "sh"]);
+    let mut t = on_terminal(&e, &["start", "-a", "-i", "later"], 24, 80);
+    t.send(b"echo $((5+5)); exit 2\r");
+    t.expect("10", 10);
+    assert_eq!(t.wait(10), 2, "{}", t.seen);
+}
+
+#[test]
+fn detach_keys_leave_a_run_it_container_running() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    let mut t = on_terminal(&e, &["run", "-it", "--name", "d1", "busybox", "sh"], 24, 80);
+    t.expect("# ", 10);
+    t.send(CTRL_P_CTRL_Q);
+    assert_eq!(t.wait(10), 0, "{}", t.seen);
+    assert_eq!(e.inspect("d1")["State"]["Status"], "running");
+    assert!(t
+        .termios()
+        .local_flags
+        .contains(nix::sys::termios::LocalFlags::ICANON));
+
+    // --detach-keys replaces the default: ctrl-p ctrl-q then reach the shell.
+    let mut t = on_terminal(
+        &e,
+        &[
+            "run",
+            "-it",
+            "--rm",
+            "--name",
+            "d2",
+            "--detach-keys",
+            "ctrl-a,d",
+            "busybox",
+            "sh",
+        ],
+        24,
+        80,
+    );
+    t.expect("# ", 10);
+    t.send(CTRL_P_CTRL_Q);
+    t.send(b"\x15echo $((3*3))\r");
+    t.expect("9", 10);
+    t.send(b"\x01d");
+    assert_eq!(t.wait(10), 0, "{}", t.seen);
+    assert_eq!(e.inspect("d2")["State"]["Status"], "running");
+    // Still the same shell, reachable by attach; --rm removes it when it exits.
+    let mut t = on_terminal(&e, &["attach", "d2"], 24, 80);
+    t.send(b"exit 0\r");
+    assert_eq!(t.wait(10), 0, "{}", t.seen);
+    common::wait_until("--rm to remove d2", 10, || {
+        !e.ok(&["ps", "-a", "--format", "{{.Names}}"]).contains("d2")
+    });
+    // Bad keys are refused before anything is made.
+    let out = e.run(&["run", "--detach-keys", "ctrl-1", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(e.ok(&["ps", "-aq"]).lines().count(), 1);
+}

@@ -52,6 +52,8 @@ pub enum Command {
     Rename { container: String, new_name: String },
     /// Run a command in a running container
     Exec(ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
     /// Return low-level information on containers or images
     Inspect(InspectArgs),
     /// List images
@@ -112,6 +114,7 @@ pub enum ContainerCommand {
     Wait(NamesArgs),
     Inspect(InspectArgs),
     Exec(ExecArgs),
+    Attach(AttachArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -361,6 +364,20 @@ pub struct ExecArgs {
     pub container: String,
     #[arg(required = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// Do not attach STDIN
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    /// Proxy all received signals to the process (without a tty)
+    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub sig_proxy: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
+    pub container: String,
 }
 
 #[derive(Debug, Args)]

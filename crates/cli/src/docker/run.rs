@@ -16,6 +16,7 @@ use berth_engine::attach::{AttachOptions, DetachKeys, End};
 /// `docker run` and `docker create`.
 pub fn run(engine: &Engine, a: &RunArgs, create_only: bool) -> Result<i32> {
     let config = run_config(a)?;
+    let keys = detach_keys(a.detach_keys.as_deref())?;
     let image = match (a.pull.as_str(), engine.images.resolve(&a.image)) {
         ("always", _) => {
             super::registry::pull_image(engine, &a.image, a.platform.as_deref(), a.quiet)?
@@ -64,7 +65,7 @@ pub fn run(engine: &Engine, a: &RunArgs, create_only: bool) -> Result<i32> {
     } else {
         let how = Attached {
             stdin: a.interactive,
-            detach_keys: detach_keys(a.detach_keys.as_deref())?,
+            detach_keys: keys,
             sig_proxy: a.sig_proxy,
             rm: a.rm,
         };
