@@ -227,3 +227,103 @@ fn detach_keys_leave_a_run_it_container_running() {
     assert_eq!(out.status.code(), Some(125));
     assert_eq!(e.ok(&["ps", "-aq"]).lines().count(), 1);
 }
+
+/// The states (`R`, `S`, `Z`...) of the processes in container `name`, seen from inside.
+fn process_states(e: &Engine, name: &str) -> String {
+    e.ok(&[
+        "exec",
+        name,
+        "sh",
+        "-c",
+        "for s in /proc/[0-9]*/stat; do cut -d' ' -f2,3 $s; done",
+    ])
+}
+
+#[test]
+fn init_runs_the_program_forwards_signals_and_reaps_zombies() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    // Pid 1 is the init, the program its child.
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "tr '\\0' ' ' < /proc/1/cmdline; echo; echo $$ $PPID",
+    ]);
+    assert_eq!(
+        out,
+        "/sbin/docker-init -- sh -c tr '\\0' ' ' < /proc/1/cmdline; echo; echo $$ $PPID \n2 1\n"
+    );
+    // The exit code is the program's; a missing program is Docker's 127.
+    let out = e.run(&["run", "--rm", "--init", "busybox", "sh", "-c", "exit 6"]);
+    assert_eq!(out.status.code(), Some(6));
+    let out = e.run(&["run", "--rm", "--init", "busybox", "no-such-program"]);
+    assert_eq!(out.status.code(), Some(127));
+    // The init cannot be changed from inside.
+    let out = e.run(&[
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /sbin/docker-init",
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Read-only file system"));
+
+    // SIGTERM reaches a program with no handler (as pid 1 it would ignore it).
+    e.ok(&[
+        "run", "-d", "--init", "--name", "sleeper", "busybox", "sleep", "1000",
+    ]);
+    let started = std::time::Instant::now();
+    e.ok(&["kill", "-s", "TERM", "sleeper"]);
+    common::wait_until("SIGTERM to end the program", 5, || {
+        e.inspect("sleeper")["State"]["Status"] == "exited"
+    });
+    assert_eq!(e.inspect("sleeper")["State"]["ExitCode"], 143);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+    // An orphan reparented to pid 1 is reaped by the init...
+    let orphan = "(sleep 0.2 &); exec sleep 1000";
+    e.ok(&[
+        "run", "-d", "--init", "--name", "reaped", "busybox", "sh", "-c", orphan,
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let states = process_states(&e, "reaped");
+    assert!(!states.contains(" Z"), "{states}");
+    // ...and stays a zombie without it (pid 1 is then `sleep`, which never waits).
+    e.ok(&[
+        "run", "-d", "--name", "unreaped", "busybox", "sh", "-c", orphan,
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let states = process_states(&e, "unreaped");
+    assert!(states.contains("(sleep) Z"), "{states}");
+}
+
+#[test]
+fn init_with_a_terminal_gives_the_shell_job_control() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    let mut t = on_terminal(
+        &e,
+        &["run", "-it", "--rm", "--init", "busybox", "sh"],
+        24,
+        80,
+    );
+    t.expect("# ", 10);
+    // The shell owns the terminal: ctrl-c interrupts the foreground job, not the shell.
+    t.send(b"sleep 100\r");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    t.send(b"\x03");
+    t.send(b"echo $((4+4)); exit 3\r");
+    t.expect("8", 10);
+    assert_eq!(t.wait(10), 3, "{}", t.seen);
+}

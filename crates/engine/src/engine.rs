@@ -199,6 +199,11 @@ impl Engine {
             binds,
             etc_files,
             cgroups_path: format!("/berth-{}", rec.id),
+            init: if rec.config.init {
+                Some(crate::init::install(&self.paths)?)
+            } else {
+                None
+            },
         };
         let spec = spec::build(rec, &inputs)?;
         let bundle = self.paths.bundle(&rec.id);

@@ -11,6 +11,7 @@ pub mod attach;
 pub mod config;
 mod engine;
 pub mod error;
+pub mod init;
 pub mod inspect;
 pub mod logs;
 pub mod monitor;
