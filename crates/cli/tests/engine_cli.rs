@@ -336,22 +336,61 @@ fn concurrent_runs_all_succeed_and_leave_nothing() {
         return;
     }
     let e = std::sync::Arc::new(Engine::with_busybox());
-    let handles: Vec<_> = (0..10)
+    // Each prints its hostname: the container's short id, which names its cgroup.
+    let handles: Vec<_> = (0..50)
         .map(|i| {
             let e = e.clone();
             std::thread::spawn(move || {
-                let out = e.run(&["run", "--rm", "busybox", "echo", &i.to_string()]);
+                let script = format!("echo {i}; hostname");
+                let out = e.run(&["run", "--rm", "busybox", "sh", "-c", &script]);
                 (out.status.code(), stdout(&out), stderr(&out))
             })
         })
         .collect();
+    let mut ids = Vec::new();
     for (i, h) in handles.into_iter().enumerate() {
         let (code, out, err) = h.join().unwrap();
         assert_eq!(code, Some(0), "{err}");
-        assert_eq!(out, format!("{i}\n"));
+        let (n, id) = out.split_once('\n').unwrap();
+        assert_eq!(n, i.to_string());
+        ids.push(id.trim().to_string());
     }
+    // No records, mounts, cgroups, run directories or monitors are left.
     assert_eq!(e.ok(&["ps", "-aq"]), "");
+    assert_eq!(
+        std::fs::read_dir(e.root.path().join("containers"))
+            .unwrap()
+            .count(),
+        0
+    );
     assert!(!mounts_mention(e.root.path()));
+    for id in &ids {
+        assert_eq!(id.len(), 12, "{id}");
+        for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let dirs = std::fs::read_dir(hierarchy.path());
+            for d in dirs.into_iter().flatten().flatten() {
+                let name = d.file_name().to_string_lossy().into_owned();
+                assert!(!name.starts_with(&format!("berth-{id}")), "{name} left");
+            }
+        }
+    }
+    let run_dirs = e.runroot.path().join("containers");
+    assert_eq!(
+        std::fs::read_dir(&run_dirs).map_or(0, |d| d.count()),
+        0,
+        "{}",
+        run_dirs.display()
+    );
+    let root = e.root.path().to_str().unwrap().to_string();
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmdline) = std::fs::read(p.path().join("cmdline")) {
+            assert!(
+                !String::from_utf8_lossy(&cmdline).contains(&root),
+                "process {:?} is left",
+                p.file_name()
+            );
+        }
+    }
 }
 
 #[test]

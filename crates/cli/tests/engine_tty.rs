@@ -327,3 +327,109 @@ fn init_with_a_terminal_gives_the_shell_job_control() {
     t.expect("8", 10);
     assert_eq!(t.wait(10), 3, "{}", t.seen);
 }
+
+/// Processes whose command line names `root` (the monitors of that engine), besides zombies.
+fn processes_of(root: &std::path::Path) -> Vec<String> {
+    let root = root.to_str().unwrap();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(root) {
+            out.push(format!("{}: {cmdline}", e.file_name().to_string_lossy()));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_killed_foreground_cli_leaves_the_container_running_and_manageable() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    let mut t = on_terminal(&e, &["run", "-it", "--name", "fg", "busybox", "sh"], 24, 80);
+    t.expect("# ", 10);
+    t.kill();
+    let v = e.inspect("fg");
+    assert_eq!(v["State"]["Status"], "running");
+    let id = v["Id"].as_str().unwrap().to_string();
+    // The monitor let the dead client go: a new one can attach and use the shell.
+    let mut t = on_terminal(&e, &["attach", "fg"], 24, 80);
+    t.send(b"echo $((7*7))\r");
+    t.expect("49", 10);
+    t.send(CTRL_P_CTRL_Q);
+    assert_eq!(t.wait(10), 1, "{}", t.seen);
+    assert!(e.ok(&["ps"]).contains("fg"));
+    e.ok(&["rm", "-f", "fg"]);
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    assert!(common::cgroup_dirs(&format!("berth-{id}")).is_empty());
+
+    // Without a tty and with --rm: the container runs on, and is removed when it stops.
+    let mut cli = e
+        .cmd()
+        .args(["run", "--rm", "--name", "fg2", "busybox", "sleep", "1000"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_until("fg2 to run", 10, || {
+        e.ok(&["ps", "--format", "{{.Names}}"]).contains("fg2")
+    });
+    cli.kill().unwrap();
+    cli.wait().unwrap();
+    assert_eq!(e.inspect("fg2")["State"]["Status"], "running");
+    e.ok(&["stop", "-t", "1", "fg2"]);
+    common::wait_until("--rm to remove fg2", 10, || e.ok(&["ps", "-aq"]).is_empty());
+    assert!(
+        processes_of(e.root.path()).is_empty(),
+        "{:?}",
+        processes_of(e.root.path())
+    );
+}
+
+#[test]
+fn a_killed_monitor_leaves_a_running_container_that_can_be_removed() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    e.ok(&["run", "-d", "-it", "--name", "lone", "busybox", "sh"]);
+    let v = e.inspect("lone");
+    let id = v["Id"].as_str().unwrap().to_string();
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            e.root
+                .path()
+                .join("containers")
+                .join(&id)
+                .join("container.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let monitor = record["state"]["monitor_pid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    common::wait_until("the monitor to die", 10, || {
+        std::fs::read_to_string(format!("/proc/{monitor}/stat")).map_or(true, |s| s.contains(") Z"))
+    });
+    // Its program still runs, and ps says so; attaching needs the monitor and says why not.
+    assert_eq!(e.inspect("lone")["State"]["Status"], "running");
+    let out = e.run(&["attach", "lone"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not running"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    e.ok(&["rm", "-f", "lone"]);
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    assert!(common::cgroup_dirs(&format!("berth-{id}")).is_empty());
+}
