@@ -433,3 +433,37 @@ fn a_killed_monitor_leaves_a_running_container_that_can_be_removed() {
     assert_eq!(e.ok(&["ps", "-aq"]), "");
     assert!(common::cgroup_dirs(&format!("berth-{id}")).is_empty());
 }
+
+#[test]
+fn input_reaches_a_non_tty_container_and_its_end_closes_it_for_the_starter_only() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    // The client that started the container with -i: the end of its input is the container's.
+    let mut cli = e
+        .cmd()
+        .args(["run", "-i", "--rm", "busybox", "tr", "a-z", "A-Z"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    cli.stdin.take().unwrap().write_all(b"piped in\n").unwrap();
+    let out = cli.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "PIPED IN\n");
+
+    // A later client's input goes in too; the end of it leaves the container's input open.
+    e.ok(&[
+        "run", "-d", "-i", "--name", "upper", "busybox", "tr", "a-z", "A-Z",
+    ]);
+    let mut t = on_terminal(&e, &["attach", "upper"], 24, 80);
+    t.send(b"hello\r");
+    t.expect("HELLO", 10);
+    t.send(b"\x04");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(e.inspect("upper")["State"]["Status"], "running");
+    e.ok(&["stop", "-t", "1", "upper"]);
+    assert_eq!(t.wait(10), 137, "{}", t.seen);
+}
