@@ -4,119 +4,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use common::engine::Engine;
 use serde_json::Value;
-
-/// A private engine: its own root and run root, removed (with anything left running) on drop.
-struct Engine {
-    root: tempfile::TempDir,
-    runroot: tempfile::TempDir,
-}
-
-impl Engine {
-    fn new() -> Engine {
-        // SAFETY: prctl with integer arguments: detached monitors are reparented to us.
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-        Engine {
-            root: tempfile::Builder::new()
-                .prefix("berth-e2e-root-")
-                .tempdir()
-                .unwrap(),
-            runroot: tempfile::Builder::new()
-                .prefix("berth-e2e-run-")
-                .tempdir()
-                .unwrap(),
-        }
-    }
-
-    /// An engine with the busybox image imported as `busybox:latest`.
-    fn with_busybox() -> Engine {
-        let e = Engine::new();
-        let tar = busybox_tarball();
-        e.ok(&["import", tar.to_str().unwrap(), "busybox"]);
-        e
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(common::berth());
-        c.arg("--root")
-            .arg(self.root.path())
-            .arg("--runroot")
-            .arg(self.runroot.path());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).stdin(Stdio::null()).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "berth {args:?} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn inspect(&self, name: &str) -> Value {
-        let v: Value = serde_json::from_str(&self.ok(&["inspect", name])).unwrap();
-        v[0].clone()
-    }
-}
-
-impl Drop for Engine {
-    fn drop(&mut self) {
-        let ids = self.run(&["ps", "-aq", "--no-trunc"]);
-        for id in String::from_utf8_lossy(&ids.stdout).lines() {
-            let _ = self.run(&["rm", "-f", id]);
-        }
-        // The default bridge stays up after its containers, like docker0: take it down.
-        let _ = self.run(&["network", "prune", "-f"]);
-        reap_monitors();
-        common::reap_orphaned_inits();
-    }
-}
-
-/// Reaps exited monitors this process inherited as a subreaper (never another test's
-/// `Command` child: those are not called berth-monitor).
-fn reap_monitors() {
-    for c in common::children() {
-        if c.zombie && c.name == "berth-monitor" {
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(c.pid), None);
-        }
-    }
-}
-
-/// A tarball of the busybox rootfs, made once per test process.
-fn busybox_tarball() -> PathBuf {
-    static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    ONCE.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("berth-e2e-busybox-{}", std::process::id()));
-        let rootfs = dir.join("rootfs");
-        std::fs::create_dir_all(&rootfs).unwrap();
-        common::busybox_rootfs(&rootfs);
-        let tar = dir.join("busybox.tar");
-        let st = Command::new("tar")
-            .args([
-                "-C",
-                rootfs.to_str().unwrap(),
-                "-cf",
-                tar.to_str().unwrap(),
-                ".",
-            ])
-            .status()
-            .unwrap();
-        assert!(st.success());
-        tar
-    })
-    .clone()
-}
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -444,22 +336,61 @@ fn concurrent_runs_all_succeed_and_leave_nothing() {
         return;
     }
     let e = std::sync::Arc::new(Engine::with_busybox());
-    let handles: Vec<_> = (0..10)
+    // Each prints its hostname: the container's short id, which names its cgroup.
+    let handles: Vec<_> = (0..50)
         .map(|i| {
             let e = e.clone();
             std::thread::spawn(move || {
-                let out = e.run(&["run", "--rm", "busybox", "echo", &i.to_string()]);
+                let script = format!("echo {i}; hostname");
+                let out = e.run(&["run", "--rm", "busybox", "sh", "-c", &script]);
                 (out.status.code(), stdout(&out), stderr(&out))
             })
         })
         .collect();
+    let mut ids = Vec::new();
     for (i, h) in handles.into_iter().enumerate() {
         let (code, out, err) = h.join().unwrap();
         assert_eq!(code, Some(0), "{err}");
-        assert_eq!(out, format!("{i}\n"));
+        let (n, id) = out.split_once('\n').unwrap();
+        assert_eq!(n, i.to_string());
+        ids.push(id.trim().to_string());
     }
+    // No records, mounts, cgroups, run directories or monitors are left.
     assert_eq!(e.ok(&["ps", "-aq"]), "");
+    assert_eq!(
+        std::fs::read_dir(e.root.path().join("containers"))
+            .unwrap()
+            .count(),
+        0
+    );
     assert!(!mounts_mention(e.root.path()));
+    for id in &ids {
+        assert_eq!(id.len(), 12, "{id}");
+        for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let dirs = std::fs::read_dir(hierarchy.path());
+            for d in dirs.into_iter().flatten().flatten() {
+                let name = d.file_name().to_string_lossy().into_owned();
+                assert!(!name.starts_with(&format!("berth-{id}")), "{name} left");
+            }
+        }
+    }
+    let run_dirs = e.runroot.path().join("containers");
+    assert_eq!(
+        std::fs::read_dir(&run_dirs).map_or(0, |d| d.count()),
+        0,
+        "{}",
+        run_dirs.display()
+    );
+    let root = e.root.path().to_str().unwrap().to_string();
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmdline) = std::fs::read(p.path().join("cmdline")) {
+            assert!(
+                !String::from_utf8_lossy(&cmdline).contains(&root),
+                "process {:?} is left",
+                p.file_name()
+            );
+        }
+    }
 }
 
 #[test]

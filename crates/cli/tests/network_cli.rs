@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::engine::TestEngine;
+use common::engine::Engine as TestEngine;
 
 fn links() -> Vec<String> {
     std::fs::read_dir("/sys/class/net")

@@ -9,6 +9,7 @@ use berth_image::{ImageRecord, ImageStore};
 use berth_runtime::{RootMount, StateRoot};
 use nix::sys::signal::Signal;
 
+use crate::attach::{self, AttachOptions, Session};
 use crate::config::{MountConfig, RunConfig};
 use crate::error::{Error, Result};
 use crate::monitor::{self, MonitorHandle};
@@ -230,6 +231,11 @@ impl Engine {
             etc_files,
             cgroups_path: format!("/berth-{}", rec.id),
             netns,
+            init: if rec.config.init {
+                Some(crate::init::install(&self.paths)?)
+            } else {
+                None
+            },
         };
         let spec = spec::build(rec, &inputs)?;
         let bundle = self.paths.bundle(&rec.id);
@@ -247,9 +253,9 @@ impl Engine {
         })
     }
 
-    /// Starts the container under a new monitor. Attached, the monitor relays `attach`
-    /// (stdin, stdout, stderr).
-    pub fn start(&self, id: &str, attach: Option<[RawFd; 3]>) -> Result<MonitorHandle> {
+    /// Starts the container under a new monitor. Attached, the monitor relays the descriptors
+    /// in `attach` (the caller's stdio) from the start.
+    pub fn start(&self, id: &str, attach: Option<&AttachOptions>) -> Result<MonitorHandle> {
         let rec = self.containers.load(id)?;
         match rec.observed_status() {
             Status::Running | Status::Paused | Status::Restarting => {
@@ -271,6 +277,34 @@ impl Engine {
             Ok(())
         })?;
         monitor::spawn(&self.paths, id, attach)
+    }
+
+    /// Attaches to a running container through its monitor's attach socket; returns once the
+    /// monitor relays the descriptors in `opts`.
+    pub fn attach(&self, id: &str, opts: &AttachOptions) -> Result<Session> {
+        let rec = self.containers.load(id)?;
+        match rec.observed_status() {
+            Status::Running => {}
+            Status::Paused => {
+                return Err(Error::Conflict(
+                    "You cannot attach to a paused container, unpause it first".into(),
+                ))
+            }
+            Status::Restarting => {
+                return Err(Error::Conflict(
+                    "You cannot attach to a restarting container, wait until it is running".into(),
+                ))
+            }
+            _ => {
+                return Err(Error::Conflict(
+                    "You cannot attach to a stopped container, start it first".into(),
+                ))
+            }
+        }
+        let session = Session::connect(&attach::run_dir(&self.paths, id), id)?;
+        session.attach(opts)?;
+        session.wait_attached()?;
+        Ok(session)
     }
 
     /// Sends `signal` to the container's init.

@@ -7,9 +7,11 @@
 //! Must not know: HTTP or the command line (the `cli` crate and the API server drive it), the
 //! registry protocol (images arrive through `berth-image`'s store).
 
+pub mod attach;
 pub mod config;
 mod engine;
 pub mod error;
+pub mod init;
 pub mod inspect;
 pub mod logs;
 pub mod monitor;

@@ -1,148 +1,64 @@
 //! The per-container monitor: the `berth` binary re-executed (argv0 `berth-monitor`), one small
 //! single-threaded process per running container. It creates and starts the container through
 //! the runtime library (so it is the parent of the container's init and can reap it), owns the
-//! container's stdio or pty, writes the log, records the exit code, OOM kill and finish time,
-//! runs the restart policy and `--rm`. The command that started it can exit; the container
-//! lives on.
+//! container's stdio or pty, writes the log, serves attached clients, records the exit code, OOM
+//! kill and finish time, runs the restart policy and `--rm`. The command that started it can
+//! exit; the container lives on.
 //!
-//! The CLI and the monitor talk over a socket pair (fd 3 in the monitor), one JSON line per
-//! message: `Started`, then `Exited` when the container is done, or `Failed`. An attached CLI
-//! (foreground `run`, `start -a`) hands the monitor its own stdin/stdout/stderr (fds 4-6): the
-//! monitor copies the container's output there besides the log, and the terminal's input to the
-//! container; with a tty it also sends the pty master so the CLI can resize it.
+//! The CLI that starts it keeps the other end of a SOCK_SEQPACKET pair (fd 3 in the monitor) and
+//! hears `Started` or `Failed` there ([`crate::attach`] has the protocol). An attached start
+//! (foreground `run`, `start -a`) first sends its own stdin/stdout/stderr over that pair, so it
+//! is the first attached client. Later clients (`berth attach`) connect to the monitor's attach
+//! socket, `attach.sock` in the container's run directory. The relay (`relay.rs`) fans the
+//! container's output out to the log and every client and feeds it every client's input.
+
+mod relay;
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use serde::{Deserialize, Serialize};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 
+use crate::attach::{self, AttachOptions, FromMonitor, Session, ToMonitor};
 use crate::config::RestartPolicy;
 use crate::error::{Error, Result};
-use crate::logs::{LogPolicy, LogWriter, Stream};
+use crate::logs::{LogPolicy, LogWriter};
 use crate::paths::Paths;
 use crate::record::{ContainerRecord, Status};
 use crate::Engine;
+use relay::{Client, ContainerIo};
 
 pub const MONITOR_ARG0: &str = "berth-monitor";
 const CHANNEL_FD: RawFd = 3;
-const ATTACH_FDS: [RawFd; 3] = [4, 5, 6];
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-enum Report {
-    Started { pid: i32 },
-    Pty,
-    Failed { message: String, code: i32 },
-    Exited { code: i32 },
-}
-
-/// The CLI's end of a monitor.
+/// The CLI's end of a monitor it started.
 pub struct MonitorHandle {
-    reader: BufReader<UnixStream>,
+    pub session: Session,
     pub pid: i32,
 }
 
 impl MonitorHandle {
-    fn next(&mut self) -> Result<Option<(Report, Option<OwnedFd>)>> {
-        let mut line = String::new();
-        // A pty master travels with its `Pty` line as SCM_RIGHTS; read it on its own.
-        let n = self
-            .reader
-            .read_line(&mut line)
-            .map_err(|e| Error::Other(format!("reading from the container monitor: {e}")))?;
-        if n == 0 {
-            return Ok(None);
-        }
-        let report: Report = serde_json::from_str(line.trim())
-            .map_err(|e| Error::Other(format!("bad message from the container monitor: {e}")))?;
-        let fd = match report {
-            Report::Pty => Some(
-                berth_runtime::sync::recv_fd(self.reader.get_ref().as_raw_fd())
-                    .map_err(|e| Error::Other(format!("receiving the pty master: {e}")))?,
-            ),
-            _ => None,
-        };
-        Ok(Some((report, fd)))
-    }
-
-    /// Waits until the container runs; returns its pid and, with a tty and an attached CLI,
-    /// the pty master.
-    pub fn wait_started(&mut self) -> Result<(i32, Option<OwnedFd>)> {
-        let mut pty = None;
-        loop {
-            match self.next()? {
-                Some((Report::Pty, fd)) => pty = fd,
-                Some((Report::Started { pid }, _)) => return Ok((pid, pty)),
-                Some((Report::Failed { message, code }, _)) => {
-                    return Err(if code == 125 {
-                        Error::Other(message)
-                    } else {
-                        Error::Exec { message, code }
-                    })
-                }
-                Some((Report::Exited { code }, _)) => {
-                    return Err(Error::Other(format!(
-                        "the container exited ({code}) before it was reported started"
-                    )))
-                }
-                None => {
-                    return Err(Error::Other(
-                        "the container monitor exited before the container started".into(),
-                    ))
-                }
-            }
-        }
-    }
-
-    /// Waits for the container's exit code; `None` if the monitor went away without one.
-    pub fn wait_exit(&mut self) -> Result<Option<i32>> {
-        loop {
-            match self.next()? {
-                Some((Report::Exited { code }, _)) => return Ok(Some(code)),
-                Some((Report::Failed { message, code }, _)) => {
-                    return Err(Error::Exec { message, code })
-                }
-                Some(_) => continue,
-                None => return Ok(None),
-            }
-        }
+    /// Waits until the container runs; returns its pid.
+    pub fn wait_started(&mut self) -> Result<i32> {
+        self.session.wait_started()
     }
 }
 
-/// Starts the monitor of container `id`. With `attach`, the monitor relays the given stdin,
-/// stdout and stderr (the CLI's own) until the container exits.
-pub fn spawn(paths: &Paths, id: &str, attach: Option<[RawFd; 3]>) -> Result<MonitorHandle> {
-    let (ours, theirs) = UnixStream::pair()
-        .map_err(|e| Error::Other(format!("creating the monitor channel: {e}")))?;
+/// Starts the monitor of container `id`. With `attach`, the monitor relays the given
+/// descriptors (the CLI's own stdio) as its first attached client.
+pub fn spawn(paths: &Paths, id: &str, attach: Option<&AttachOptions>) -> Result<MonitorHandle> {
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| Error::Other(format!("creating the monitor channel: {e}")))?;
     let theirs_fd = theirs.as_raw_fd();
-    // Copies made before the spawn: std points the child's 0-2 at /dev/null before `pre_exec`
-    // runs, so the originals are no longer there to be moved into place.
-    let attach_copies: Option<Vec<OwnedFd>> = attach
-        .map(|fds| {
-            fds.iter()
-                .map(|fd| {
-                    // SAFETY: F_DUPFD_CLOEXEC of a descriptor the caller keeps open.
-                    let d = unsafe { libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 10) };
-                    if d < 0 {
-                        return Err(Error::Other(format!(
-                            "duplicating descriptor {fd} for the monitor: {}",
-                            std::io::Error::last_os_error()
-                        )));
-                    }
-                    // SAFETY: a new descriptor we own.
-                    Ok(unsafe { OwnedFd::from_raw_fd(d) })
-                })
-                .collect::<Result<Vec<_>>>()
-        })
-        .transpose()?;
-    let attach_raw: Option<Vec<RawFd>> = attach_copies
-        .as_ref()
-        .map(|v| v.iter().map(|f| f.as_raw_fd()).collect());
     let mut cmd = Command::new("/proc/self/exe");
     cmd.arg0(MONITOR_ARG0)
         .arg(paths.root())
@@ -159,13 +75,6 @@ pub fn spawn(paths: &Paths, id: &str, attach: Option<[RawFd; 3]>) -> Result<Moni
             if libc::dup2(theirs_fd, CHANNEL_FD) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            if let Some(fds) = &attach_raw {
-                for (src, dst) in fds.iter().zip(ATTACH_FDS) {
-                    if libc::dup2(*src, dst) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-            }
             Ok(())
         });
     }
@@ -173,9 +82,12 @@ pub fn spawn(paths: &Paths, id: &str, attach: Option<[RawFd; 3]>) -> Result<Moni
         .spawn()
         .map_err(|e| Error::Other(format!("starting the container monitor: {e}")))?;
     drop(theirs);
-    drop(attach_copies);
+    let session = Session::new(ours);
+    if let Some(opts) = attach {
+        session.attach(opts)?;
+    }
     Ok(MonitorHandle {
-        reader: BufReader::new(ours),
+        session,
         pid: child.id() as i32,
     })
 }
@@ -193,36 +105,86 @@ pub fn main(args: &[String]) -> i32 {
         eprintln!("usage: berth-monitor ROOT RUNROOT ID attach|detach");
         return 125;
     };
-    // SAFETY: fd 3 was set up by `spawn` and belongs to this process alone.
-    let channel = unsafe { UnixStream::from_raw_fd(CHANNEL_FD) };
     let _ = berth_sys::set_cloexec(CHANNEL_FD, true);
-    let attach = (mode == "attach").then(|| {
-        ATTACH_FDS.map(|fd| {
-            let _ = berth_sys::set_cloexec(fd, true);
-            // SAFETY: dup'ed into place by `spawn`; owned here.
-            unsafe { OwnedFd::from_raw_fd(fd) }
-        })
-    });
+    // SAFETY: fd 3 was set up by `spawn` and belongs to this process alone.
+    let launcher = unsafe { OwnedFd::from_raw_fd(CHANNEL_FD) };
     let mut m = Monitor {
-        channel: Some(channel),
-        attach,
+        clients: Vec::new(),
+        listener: None,
+        launcher: Some(launcher),
     };
-    let engine = match Engine::open(Paths::new(root, runroot)) {
+    if mode == "attach" {
+        if let Err(e) = m.take_launching_client() {
+            m.report(&FromMonitor::Failed {
+                message: e.to_string(),
+                code: 125,
+            });
+            return 125;
+        }
+    }
+    let paths = Paths::new(root, runroot);
+    let engine = match Engine::open(paths.clone()) {
         Ok(e) => e,
         Err(e) => {
-            m.report(&Report::Failed {
+            m.report(&FromMonitor::Failed {
                 message: e.to_string(),
                 code: e.exit_code(),
             });
             return 125;
         }
     };
-    m.run(&engine, id)
+    let listener = match AttachSocket::bind(&attach::run_dir(&paths, id)) {
+        Ok(l) => l,
+        Err(e) => {
+            m.report(&FromMonitor::Failed {
+                message: e.to_string(),
+                code: 125,
+            });
+            return 125;
+        }
+    };
+    m.listener = Some(listener);
+    let code = m.run(&engine, id);
+    if let Some(l) = m.listener.take() {
+        l.remove();
+    }
+    code
+}
+
+/// The monitor's listening attach socket.
+struct AttachSocket {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl AttachSocket {
+    fn bind(dir: &std::path::Path) -> Result<Self> {
+        let path = dir.join(attach::SOCKET_NAME);
+        let io = |e: std::io::Error| Error::io(&path, e);
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let dir_fd = attach::open_dir(dir).map_err(|e| Error::io(dir, e))?;
+        // A socket left by a monitor that was killed.
+        let _ = std::fs::remove_file(&path);
+        let fd = attach::seqpacket().map_err(io)?;
+        let addr = attach::short_addr(&dir_fd, attach::SOCKET_NAME).map_err(io)?;
+        nix::sys::socket::bind(fd.as_raw_fd(), &addr).map_err(|e| io(e.into()))?;
+        nix::sys::socket::listen(&fd, nix::sys::socket::Backlog::new(16).expect("a backlog"))
+            .map_err(|e| io(e.into()))?;
+        Ok(Self { fd, path })
+    }
+
+    fn remove(self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 struct Monitor {
-    channel: Option<UnixStream>,
-    attach: Option<[OwnedFd; 3]>,
+    /// Where `Started`/`Failed` go: the CLI that started the container (gone once it has
+    /// exited).
+    launcher: Option<OwnedFd>,
+    /// Everyone attached to this run of the container.
+    clients: Vec<Client>,
+    listener: Option<AttachSocket>,
 }
 
 /// How one run of the container went.
@@ -231,14 +193,36 @@ struct Outcome {
 }
 
 impl Monitor {
-    fn report(&mut self, r: &Report) {
-        if let Some(c) = &mut self.channel {
-            let mut line = serde_json::to_string(r).expect("a report serializes");
-            line.push('\n');
-            if c.write_all(line.as_bytes()).is_err() {
-                // The CLI is gone (killed, or detached): carry on without it.
-                self.channel = None;
+    fn report(&mut self, r: &FromMonitor) {
+        if let Some(c) = &self.launcher {
+            if attach::send(c.as_raw_fd(), r, &[]).is_err() {
+                // The CLI is gone (killed, or it did not wait): carry on without it.
+                self.launcher = None;
             }
+        }
+    }
+
+    /// An attached start: the CLI's descriptors arrive first on the launch channel, which then
+    /// serves as that client's own connection too.
+    fn take_launching_client(&mut self) -> Result<()> {
+        let launcher = self.launcher.as_ref().expect("the launch channel");
+        let bad = |what: String| Error::Other(format!("attaching the starting client: {what}"));
+        let (msg, fds) = attach::recv::<ToMonitor>(launcher.as_raw_fd())
+            .map_err(|e| bad(e.to_string()))?
+            .ok_or_else(|| bad("the client went away".into()))?;
+        let ToMonitor::Attach(req) = msg else {
+            return Err(bad(format!("unexpected {msg:?}")));
+        };
+        let control = launcher.try_clone().map_err(|e| bad(e.to_string()))?;
+        let client = Client::new(control, req, fds).map_err(bad)?;
+        self.clients.push(client);
+        Ok(())
+    }
+
+    /// Tells every attached client the container exited, and lets them go.
+    fn release_clients(&mut self, code: i32) {
+        for mut c in self.clients.drain(..) {
+            c.tell(&FromMonitor::Exited { code });
         }
     }
 
@@ -262,7 +246,7 @@ impl Monitor {
                         r.state.monitor_pid = 0;
                         Ok(())
                     });
-                    self.report(&Report::Failed {
+                    self.report(&FromMonitor::Failed {
                         message: e.to_string(),
                         code,
                     });
@@ -275,9 +259,14 @@ impl Monitor {
             first = false;
             let rec = match engine.containers.load(id) {
                 Ok(r) => r,
-                Err(_) => return outcome.code,
+                Err(_) => {
+                    self.release_clients(outcome.code);
+                    return outcome.code;
+                }
             };
             if should_restart(&rec, outcome.code) {
+                // Attached clients end with this run, as Docker's do.
+                self.release_clients(outcome.code);
                 let _ = engine.containers.update(id, |r| {
                     r.state.status = Status::Restarting;
                     r.state.restart_count += 1;
@@ -301,7 +290,7 @@ impl Monitor {
             if rec.config.auto_remove {
                 let _ = engine.remove_stopped(&rec, true);
             }
-            self.report(&Report::Exited { code: outcome.code });
+            self.release_clients(outcome.code);
             return outcome.code;
         }
     }
@@ -327,7 +316,7 @@ impl Monitor {
 
         // The container's stdio: a pty (sent to us over a socket pair by the runtime) or pipes.
         let (console_ours, console_theirs) = if tty {
-            let (a, b) = UnixStream::pair()
+            let (a, b) = std::os::unix::net::UnixStream::pair()
                 .map_err(|e| Error::Other(format!("creating the console socket: {e}")))?;
             (Some(a), Some(b))
         } else {
@@ -393,11 +382,10 @@ impl Monitor {
             ),
             None => None,
         };
-        if let (Some(pty), Some(_)) = (&pty, &self.attach) {
-            self.report(&Report::Pty);
-            if let Some(c) = &self.channel {
-                let _ = berth_runtime::sync::send_fd(c.as_raw_fd(), pty.as_raw_fd(), b"p");
-            }
+        // The program starts on a terminal the size of the client that started it.
+        if let (Some(pty), Some((rows, cols))) = (&pty, self.clients.iter().find_map(|c| c.size()))
+        {
+            berth_runtime::console::set_size(pty.as_raw_fd(), rows, cols);
         }
         let container = berth_runtime::Container::load(&state_root, id)?;
         let _dns = match engine
@@ -429,24 +417,23 @@ impl Monitor {
             }
             Ok(())
         })?;
-        self.report(&Report::Started { pid });
+        self.report(&FromMonitor::Started { pid });
 
-        let mut relay = Relay {
+        let io = ContainerIo {
             out: out_read,
             err: err_read,
             pty,
-            stdin_src: if rec.config.open_stdin {
-                self.attach.as_ref().and_then(|a| a[0].try_clone().ok())
-            } else {
-                None
-            },
-            stdin_dst: stdin_write,
-            attach_out: self.attach.as_ref().and_then(|a| a[1].try_clone().ok()),
-            attach_err: self.attach.as_ref().and_then(|a| a[2].try_clone().ok()),
+            stdin: stdin_write,
+            open_stdin: rec.config.open_stdin,
         };
-        let status = relay.run(pid, &mut log);
+        let code = relay::relay(
+            pid,
+            io,
+            &mut self.clients,
+            self.listener.as_ref().map(|l| &l.fd),
+            &mut log,
+        );
         let _ = log.flush_partial(SystemTime::now());
-        let code = status;
         let oom = container
             .rec
             .cgroup
@@ -463,8 +450,6 @@ impl Monitor {
             r.state.finished_at = Some(finished.clone());
             Ok(())
         })?;
-        // This run's attached stdin is spent; a restart runs detached.
-        self.attach = None;
         Ok(Outcome { code })
     }
 }
@@ -503,166 +488,6 @@ fn dup2(from: RawFd, to: RawFd) -> std::io::Result<()> {
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| Error::Other(format!("creating a pipe: {e}")))
-}
-
-/// Copies the container's output to the log (and an attached terminal) and input from an
-/// attached terminal, until the init exits.
-struct Relay {
-    out: Option<OwnedFd>,
-    err: Option<OwnedFd>,
-    pty: Option<OwnedFd>,
-    stdin_src: Option<OwnedFd>,
-    stdin_dst: Option<OwnedFd>,
-    attach_out: Option<OwnedFd>,
-    attach_err: Option<OwnedFd>,
-}
-
-impl Relay {
-    /// Returns the exit code (128 + signal for a signalled init).
-    fn run(&mut self, pid: i32, log: &mut LogWriter) -> i32 {
-        // SAFETY: pidfd_open on our own child; -1 on old kernels, then we poll with a timeout.
-        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
-        let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
-        let mut buf = vec![0u8; 32 * 1024];
-        let mut exited: Option<i32> = None;
-        let mut drain_deadline: Option<std::time::Instant> = None;
-        loop {
-            if exited.is_none() {
-                exited = try_wait(pid);
-                if exited.is_some() {
-                    // Everything in the pid namespace is gone with the init; what is still in
-                    // the pipes is drained, but not forever (an exec'd process may hold them).
-                    drain_deadline = Some(std::time::Instant::now() + Duration::from_secs(2));
-                }
-            }
-            let outputs_open = self.out.is_some() || self.err.is_some() || self.pty.is_some();
-            if let Some(code) = exited {
-                if !outputs_open || drain_deadline.is_some_and(|d| std::time::Instant::now() > d) {
-                    return code;
-                }
-            }
-            let mut fds: Vec<PollFd> = Vec::new();
-            let mut kinds: Vec<u8> = Vec::new();
-            for (k, fd) in [
-                (b'o', &self.out),
-                (b'e', &self.err),
-                (b'p', &self.pty),
-                (b'i', &self.stdin_src),
-            ] {
-                if let Some(fd) = fd {
-                    fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
-                    kinds.push(k);
-                }
-            }
-            if exited.is_none() {
-                if let Some(p) = &pidfd {
-                    fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
-                    kinds.push(b'x');
-                }
-            }
-            let timeout = if pidfd.is_some() && exited.is_none() {
-                PollTimeout::NONE
-            } else {
-                PollTimeout::from(100u16)
-            };
-            if poll(&mut fds, timeout).is_err() {
-                continue;
-            }
-            let ready: Vec<(u8, bool)> = fds
-                .iter()
-                .zip(&kinds)
-                .map(|(f, k)| (*k, f.revents().is_some_and(|r| !r.is_empty())))
-                .collect();
-            drop(fds);
-            for (kind, is_ready) in ready {
-                if !is_ready {
-                    continue;
-                }
-                match kind {
-                    b'o' | b'e' | b'p' => {
-                        let slot = match kind {
-                            b'o' => &mut self.out,
-                            b'e' => &mut self.err,
-                            _ => &mut self.pty,
-                        };
-                        let n = read_fd(slot.as_ref().expect("polled"), &mut buf);
-                        if n == 0 {
-                            *slot = None;
-                            continue;
-                        }
-                        let data = &buf[..n];
-                        let stream = if kind == b'e' {
-                            Stream::Stderr
-                        } else {
-                            Stream::Stdout
-                        };
-                        let _ = log.write(stream, data, SystemTime::now());
-                        let target = if kind == b'e' {
-                            &mut self.attach_err
-                        } else {
-                            &mut self.attach_out
-                        };
-                        if let Some(t) = target {
-                            if write_all_fd(t, data).is_err() {
-                                *target = None;
-                            }
-                        }
-                    }
-                    b'i' => {
-                        let n = read_fd(self.stdin_src.as_ref().expect("polled"), &mut buf);
-                        if n == 0 {
-                            self.stdin_src = None;
-                            // EOF on the terminal side: close the container's stdin (not the
-                            // pty's: a tty has no EOF of its own).
-                            self.stdin_dst = None;
-                            continue;
-                        }
-                        let dst = self.stdin_dst.as_ref().or(self.pty.as_ref());
-                        if let Some(d) = dst {
-                            if write_all_fd(d, &buf[..n]).is_err() {
-                                self.stdin_src = None;
-                                self.stdin_dst = None;
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
-}
-
-fn try_wait(pid: i32) -> Option<i32> {
-    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-    match waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
-        Ok(WaitStatus::Exited(_, c)) => Some(c),
-        Ok(WaitStatus::Signaled(_, s, _)) => Some(128 + s as i32),
-        Ok(_) => None,
-        // Not our child any more (cannot happen) or already reaped: report it gone.
-        Err(_) => Some(255),
-    }
-}
-
-fn read_fd(fd: &OwnedFd, buf: &mut [u8]) -> usize {
-    loop {
-        match nix::unistd::read(fd, buf) {
-            Ok(n) => return n,
-            Err(nix::errno::Errno::EINTR) => continue,
-            // EIO on a pty master means the slave side closed: treat as EOF.
-            Err(_) => return 0,
-        }
-    }
-}
-
-fn write_all_fd(fd: &OwnedFd, mut data: &[u8]) -> std::io::Result<()> {
-    while !data.is_empty() {
-        match nix::unistd::write(fd, data) {
-            Ok(n) => data = &data[n..],
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
 }
 
 /// For tests and `ps`: the monitor's argv0.

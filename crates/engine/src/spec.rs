@@ -73,6 +73,8 @@ pub struct SpecInputs {
     pub cgroups_path: String,
     /// `--network container:X`: the namespace to join.
     pub netns: Option<std::path::PathBuf>,
+    /// With `--init`: the host path of berth's init, mounted read-only in front of the program.
+    pub init: Option<PathBuf>,
 }
 
 /// The environment: the image's, then `-e` (same key replaces), then PATH/HOSTNAME/TERM/HOME.
@@ -231,7 +233,10 @@ pub fn build(rec: &ContainerRecord, inputs: &SpecInputs) -> Result<Value> {
             "gid": inputs.user.gid,
             "additionalGids": inputs.user.additional_gids,
         },
-        "args": argv(rec),
+        "args": match &inputs.init {
+            Some(_) => crate::init::wrap(argv(rec)),
+            None => argv(rec),
+        },
         "env": environment(rec, &hostname, inputs.user.home.as_deref()),
         "cwd": cwd,
         "capabilities": {
@@ -270,6 +275,11 @@ pub fn build(rec: &ContainerRecord, inputs: &SpecInputs) -> Result<Value> {
         if !user_targets.contains(&m.target) {
             mounts.push(bind(m, &["rbind", "rprivate"]));
         }
+    }
+    if let Some(init) = &inputs.init {
+        // Read-only and nosuid: the container can run it, never change the host's binary.
+        mounts.push(json!({"destination": crate::init::INIT_PATH, "type": "bind",
+                           "source": init, "options": ["bind", "rprivate", "nosuid", "nodev", "ro"]}));
     }
     for m in &inputs.binds {
         mounts.push(bind(m, &["rbind", "rprivate"]));

@@ -52,6 +52,8 @@ pub enum Command {
     Rename { container: String, new_name: String },
     /// Run a command in a running container
     Exec(ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
     /// Return low-level information on containers or images
     Inspect(InspectArgs),
     /// List images
@@ -121,6 +123,7 @@ pub enum ContainerCommand {
     Wait(NamesArgs),
     Inspect(InspectArgs),
     Exec(ExecArgs),
+    Attach(AttachArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +185,12 @@ pub struct RunArgs {
     pub tty: bool,
     #[arg(long)]
     pub rm: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
+    /// Proxy received signals to the process (without a tty)
+    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub sig_proxy: bool,
     #[arg(long)]
     pub name: Option<String>,
     #[arg(short, long = "env")]
@@ -280,6 +289,9 @@ pub struct StartArgs {
     pub attach: bool,
     #[arg(short, long)]
     pub interactive: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
@@ -373,6 +385,20 @@ pub struct ExecArgs {
     pub container: String,
     #[arg(required = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// Do not attach STDIN
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    /// Proxy all received signals to the process (without a tty)
+    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub sig_proxy: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
+    pub container: String,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 //! unpause, rename, exec, inspect.
 
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::time::SystemTime;
 
 use anyhow::{anyhow, bail, Result};
@@ -11,7 +12,7 @@ use berth_engine::{inspect, parse_signal, ContainerRecord, Engine, Status};
 use super::args::{ExecArgs, InspectArgs, KillArgs, LogsArgs, PsArgs, RmArgs, StopArgs};
 use super::format::{command_column, human_duration, print_table, render, since};
 use super::run::engine_failure;
-use super::Failure;
+use super::{terminal, Failure};
 
 /// Runs `op` on each named container, printing the name on success (Docker's style) and an
 /// error line per failure; exit code 1 if any failed.
@@ -345,13 +346,25 @@ pub fn exec(engine: &Engine, a: &ExecArgs) -> Result<i32> {
         spec_user.set_additional_gids(Some(user.additional_gids));
         process.set_user(spec_user);
     }
+    if a.tty && a.detach {
+        // This command holds the pty: the program would lose its terminal when it exits.
+        bail!("exec -d with -t is not supported yet (use exec -d without -t)");
+    }
+    // With -t the exec'd process makes a pty and sends us the master.
+    let console = a
+        .tty
+        .then(std::os::unix::net::UnixStream::pair)
+        .transpose()?;
     let opts = berth_runtime::ExecOptions {
         process: Some(process),
+        console_fd: console.as_ref().map(|(_, theirs)| theirs.as_raw_fd()),
         ..Default::default()
     };
-    if a.tty {
-        bail!("exec -t is not supported yet in this build (use exec without -t)");
-    }
+    let raw = if a.tty && a.interactive {
+        terminal::RawMode::enter()
+    } else {
+        None
+    };
     let pid = berth_runtime::exec(&container, &opts).map_err(|e| {
         match berth_engine::Error::from_runtime(e) {
             e @ berth_engine::Error::Exec { .. } => engine_failure(e),
@@ -359,6 +372,14 @@ pub fn exec(engine: &Engine, a: &ExecArgs) -> Result<i32> {
             other => Failure::new(126, other.to_string()).into(),
         }
     })?;
+    if let Some((ours, theirs)) = console {
+        drop(theirs);
+        let master = berth_runtime::sync::recv_fd(ours.as_raw_fd())
+            .map_err(|e| anyhow!("receiving the exec's pty: {e}"))?;
+        let code = terminal::relay_pty(master, pid, a.interactive);
+        drop(raw);
+        return Ok(code);
+    }
     if a.detach {
         return Ok(0);
     }

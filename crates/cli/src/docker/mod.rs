@@ -2,12 +2,14 @@
 //! in-process (no daemon).
 
 mod args;
+mod attach;
 mod containers;
 mod format;
 mod images;
 mod network;
 mod registry;
 mod run;
+mod terminal;
 
 use clap::Parser;
 
@@ -83,6 +85,7 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
             new_name,
         } => containers::rename(engine, &container, &new_name),
         Command::Exec(a) => containers::exec(engine, &a),
+        Command::Attach(a) => attach::attach(engine, &a),
         Command::Inspect(a) => containers::inspect(engine, &a, None),
         Command::Images(a) => images::images(engine, &a),
         Command::Import(a) => images::import(engine, &a),
@@ -123,6 +126,7 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
             ContainerCommand::Wait(a) => containers::wait(engine, &a.containers),
             ContainerCommand::Inspect(a) => containers::inspect(engine, &a, Some("container")),
             ContainerCommand::Exec(a) => containers::exec(engine, &a),
+            ContainerCommand::Attach(a) => attach::attach(engine, &a),
         },
         Command::Image(c) => match c {
             ImageCommand::Ls(a) => images::images(engine, &a),

@@ -2,7 +2,6 @@
 //! terminal to the monitor when attached.
 
 use std::collections::BTreeMap;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -11,11 +10,13 @@ use berth_engine::{
 };
 
 use super::args::{RunArgs, StartArgs};
-use super::Failure;
+use super::{terminal, Failure};
+use berth_engine::attach::{AttachOptions, DetachKeys, End};
 
 /// `docker run` and `docker create`.
 pub fn run(engine: &Engine, a: &RunArgs, create_only: bool) -> Result<i32> {
     let config = run_config(a)?;
+    let keys = detach_keys(a.detach_keys.as_deref())?;
     let image = match (a.pull.as_str(), engine.images.resolve(&a.image)) {
         ("always", _) => {
             super::registry::pull_image(engine, &a.image, a.platform.as_deref(), a.quiet)?
@@ -62,30 +63,70 @@ pub fn run(engine: &Engine, a: &RunArgs, create_only: bool) -> Result<i32> {
             }
         }
     } else {
-        attach_run(engine, &rec.id, a.tty, a.rm)
+        let how = Attached {
+            stdin: a.interactive,
+            detach_keys: keys,
+            sig_proxy: a.sig_proxy,
+            rm: a.rm,
+        };
+        attach_run(engine, &rec.id, &how)
     }
 }
 
-/// Starts the container attached to this terminal and returns its exit code.
-fn attach_run(engine: &Engine, id: &str, tty: bool, rm: bool) -> Result<i32> {
-    let raw = if tty { RawMode::enter() } else { None };
-    let mut handle = engine.start(id, Some([0, 1, 2])).map_err(engine_failure)?;
-    let (pid, pty) = match handle.wait_started() {
-        Ok(x) => x,
+/// How a foreground `run` or `start -a` attaches.
+struct Attached {
+    stdin: bool,
+    detach_keys: DetachKeys,
+    sig_proxy: bool,
+    rm: bool,
+}
+
+pub fn detach_keys(spec: Option<&str>) -> Result<DetachKeys> {
+    Ok(match spec.filter(|s| !s.is_empty()) {
+        Some(s) => DetachKeys::parse(s).map_err(engine_failure)?,
+        None => DetachKeys::default(),
+    })
+}
+
+/// Starts the container attached to this terminal and returns its exit code (0 when the user
+/// detached: the container runs on, as with Docker).
+fn attach_run(engine: &Engine, id: &str, how: &Attached) -> Result<i32> {
+    let tty = engine.containers.load(id)?.config.tty;
+    let raw = if tty && how.stdin {
+        terminal::RawMode::enter()
+    } else {
+        None
+    };
+    let opts = AttachOptions {
+        stdin: how.stdin.then_some(0),
+        stdout: Some(1),
+        stderr: Some(2),
+        detach_keys: how.detach_keys.clone(),
+        close_stdin_on_eof: true,
+        size: if tty { terminal::own_size() } else { None },
+    };
+    let mut handle = match engine.start(id, Some(&opts)) {
+        Ok(h) => h,
         Err(e) => {
             drop(raw);
-            cleanup_failed(engine, id, rm);
             return Err(engine_failure(e));
         }
     };
-    let _resizer = pty.map(Resizer::start);
-    let _proxy = (!tty).then(|| SignalProxy::start(pid));
-    let code = handle.wait_exit().map_err(engine_failure)?;
+    let pid = match handle.wait_started() {
+        Ok(pid) => pid,
+        Err(e) => {
+            drop(raw);
+            cleanup_failed(engine, id, how.rm);
+            return Err(engine_failure(e));
+        }
+    };
+    let end = terminal::follow(&handle.session, pid, tty, how.sig_proxy);
     drop(raw);
-    match code {
-        Some(c) => Ok(c),
+    match end.map_err(engine_failure)? {
+        End::Exited(code) => Ok(code),
+        End::Detached => Ok(0),
         // The monitor died: the record says what is known.
-        None => Ok(engine
+        End::Lost => Ok(engine
             .containers
             .load(id)
             .map(|r| r.state.exit_code)
@@ -107,8 +148,13 @@ pub fn start(engine: &Engine, a: &StartArgs) -> Result<i32> {
             bail!("you cannot start and attach multiple containers at once");
         }
         let id = engine.containers.resolve(&a.containers[0])?;
-        let rec = engine.containers.load(&id)?;
-        return attach_run(engine, &id, rec.config.tty, false);
+        let how = Attached {
+            stdin: a.interactive,
+            detach_keys: detach_keys(a.detach_keys.as_deref())?,
+            sig_proxy: true,
+            rm: false,
+        };
+        return attach_run(engine, &id, &how);
     }
     let mut failed = false;
     for name in &a.containers {
@@ -455,94 +501,6 @@ pub fn parse_bytes(s: &str) -> Result<i64> {
     };
     let n: f64 = num.parse().map_err(|_| anyhow!("invalid size: '{s}'"))?;
     Ok((n * mult as f64) as i64)
-}
-
-/// The terminal in raw mode for a `-t` session; restored on drop.
-struct RawMode {
-    saved: nix::sys::termios::Termios,
-}
-
-impl RawMode {
-    fn enter() -> Option<Self> {
-        let saved = nix::sys::termios::tcgetattr(std::io::stdin()).ok()?;
-        let mut raw = saved.clone();
-        nix::sys::termios::cfmakeraw(&mut raw);
-        nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, &raw)
-            .ok()?;
-        Some(Self { saved })
-    }
-}
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        let _ = nix::sys::termios::tcsetattr(
-            std::io::stdin(),
-            nix::sys::termios::SetArg::TCSANOW,
-            &self.saved,
-        );
-    }
-}
-
-/// Keeps the container's pty the size of this terminal (SIGWINCH).
-struct Resizer;
-
-impl Resizer {
-    fn start(master: OwnedFd) -> Self {
-        copy_size(master.as_raw_fd());
-        let mut set = nix::sys::signal::SigSet::empty();
-        set.add(nix::sys::signal::Signal::SIGWINCH);
-        // Blocked here first: a process-directed SIGWINCH that every thread ignores is dropped.
-        let _ = set.thread_block();
-        std::thread::spawn(move || loop {
-            if set.wait().is_err() {
-                return;
-            }
-            copy_size(master.as_raw_fd());
-        });
-        Self
-    }
-}
-
-fn copy_size(master: i32) {
-    // SAFETY: TIOCGWINSZ/TIOCSWINSZ with a zeroed winsize.
-    unsafe {
-        let mut ws: libc::winsize = std::mem::zeroed();
-        if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) == 0 {
-            libc::ioctl(master, libc::TIOCSWINSZ, &ws);
-        }
-    }
-}
-
-/// Forwards the signals a terminal user sends (INT, TERM, QUIT, HUP, USR1/2) to the container,
-/// as `docker run --sig-proxy` does.
-struct SignalProxy;
-
-impl SignalProxy {
-    fn start(pid: i32) -> Self {
-        use nix::sys::signal::{SigSet, Signal};
-        let mut set = SigSet::empty();
-        for s in [
-            Signal::SIGINT,
-            Signal::SIGTERM,
-            Signal::SIGQUIT,
-            Signal::SIGHUP,
-            Signal::SIGUSR1,
-            Signal::SIGUSR2,
-        ] {
-            set.add(s);
-        }
-        // Blocked in this thread before the waiter starts, so none is lost or kills us.
-        let _ = set.thread_block();
-        std::thread::spawn(move || loop {
-            match set.wait() {
-                Ok(sig) => {
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
-                }
-                Err(_) => return,
-            }
-        });
-        Self
-    }
 }
 
 #[cfg(test)]

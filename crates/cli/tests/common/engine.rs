@@ -1,21 +1,22 @@
-//! A private docker-compatible engine for end-to-end tests: its own root and run root, the
-//! busybox image imported, everything it started removed on drop (also when the test fails).
+//! A private docker-compatible engine for end-to-end tests of the `berth` binary: its own root
+//! and run root, the busybox image imported, everything removed on drop.
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-pub struct TestEngine {
+/// A private engine: its own root and run root, removed (with anything left running) on drop.
+pub struct Engine {
     pub root: tempfile::TempDir,
     pub runroot: tempfile::TempDir,
 }
 
-impl TestEngine {
-    pub fn new() -> TestEngine {
+impl Engine {
+    pub fn new() -> Engine {
         // SAFETY: prctl with integer arguments: detached monitors are reparented to us.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-        TestEngine {
+        Engine {
             root: tempfile::Builder::new()
                 .prefix("berth-e2e-root-")
                 .tempdir()
@@ -28,8 +29,8 @@ impl TestEngine {
     }
 
     /// An engine with the busybox image imported as `busybox:latest`.
-    pub fn with_busybox() -> TestEngine {
-        let e = TestEngine::new();
+    pub fn with_busybox() -> Engine {
+        let e = Engine::new();
         let tar = busybox_tarball();
         e.ok(&["import", tar.to_str().unwrap(), "busybox"]);
         e
@@ -48,7 +49,6 @@ impl TestEngine {
         self.cmd().args(args).stdin(Stdio::null()).output().unwrap()
     }
 
-    /// Runs berth and returns its stdout, failing the test (with stderr) if it fails.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(
@@ -67,13 +67,14 @@ impl TestEngine {
     }
 }
 
-impl Drop for TestEngine {
+impl Drop for Engine {
     fn drop(&mut self) {
         let ids = self.run(&["ps", "-aq", "--no-trunc"]);
         for id in String::from_utf8_lossy(&ids.stdout).lines() {
             let _ = self.run(&["rm", "-f", id]);
         }
-        // Unused networks go, and every idle bridge (the default one too) with its rules.
+        // Unused networks go, and every idle bridge (the default one stays up after its
+        // containers, like docker0) with its rules.
         let _ = self.run(&["network", "prune", "-f"]);
         reap_monitors();
         super::reap_orphaned_inits();

@@ -1,0 +1,218 @@
+//! The user's terminal during an attached session (`run`, `start -a`, `attach`, `exec -t`): raw
+//! mode, restored on every way out but SIGKILL; window size changes passed on; signals proxied
+//! to the container; and the relay of a pty this process owns itself (`exec -t`).
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use berth_engine::attach::{End, Session};
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::termios::{self, SetArg, Termios};
+
+/// The terminal's settings before raw mode, for whoever restores them first.
+static SAVED: Mutex<Option<Termios>> = Mutex::new(None);
+
+/// Stdin in raw mode for a `-it` session; restored on drop, and by the signal watcher before a
+/// signal ends the process.
+pub struct RawMode(());
+
+impl RawMode {
+    /// Raw mode if stdin is a terminal.
+    pub fn enter() -> Option<Self> {
+        let saved = termios::tcgetattr(std::io::stdin()).ok()?;
+        let mut raw = saved.clone();
+        termios::cfmakeraw(&mut raw);
+        *SAVED.lock().unwrap_or_else(|e| e.into_inner()) = Some(saved);
+        termios::tcsetattr(std::io::stdin(), SetArg::TCSANOW, &raw).ok()?;
+        Some(Self(()))
+    }
+}
+
+fn restore() {
+    if let Some(t) = SAVED.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let _ = termios::tcsetattr(std::io::stdin(), SetArg::TCSADRAIN, &t);
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// The size (rows, columns) of the terminal on `fd`.
+pub fn size(fd: RawFd) -> Option<(u16, u16)> {
+    // SAFETY: TIOCGWINSZ into a zeroed winsize.
+    unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        (libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) == 0 && ws.ws_row > 0)
+            .then_some((ws.ws_row, ws.ws_col))
+    }
+}
+
+/// The size of whichever of stdin and stdout is a terminal.
+pub fn own_size() -> Option<(u16, u16)> {
+    size(0).or_else(|| size(1))
+}
+
+/// The signals a session handles: window changes, and those a user sends to end it.
+const ENDING: [Signal; 6] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGQUIT,
+    Signal::SIGHUP,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
+
+/// A thread that takes the session's signals: SIGWINCH calls `on_resize` with the new size;
+/// the others go to `proxy_to` (Docker's `--sig-proxy`, without a tty) or, when not proxied,
+/// restore the terminal and end this process as the signal would (exit 128 + signal).
+pub fn watch_signals(proxy_to: Option<i32>, on_resize: Option<Box<dyn Fn(u16, u16) + Send>>) {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGWINCH);
+    for s in ENDING {
+        set.add(s);
+    }
+    // Blocked in this thread before the watcher starts (threads inherit the mask), so none is
+    // lost or ends the process before the terminal is restored.
+    let _ = set.thread_block();
+    std::thread::spawn(move || loop {
+        let Ok(sig) = set.wait() else { return };
+        match sig {
+            Signal::SIGWINCH => {
+                if let (Some(f), Some((rows, cols))) = (&on_resize, own_size()) {
+                    f(rows, cols);
+                }
+            }
+            s => match proxy_to {
+                Some(pid) => {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), s);
+                }
+                None => {
+                    restore();
+                    std::process::exit(128 + s as i32);
+                }
+            },
+        }
+    });
+}
+
+/// Follows an attached session to its end: window sizes go to the monitor, signals to the
+/// container (`sig_proxy`, without a tty).
+pub fn follow(
+    session: &Session,
+    pid: i32,
+    tty: bool,
+    sig_proxy: bool,
+) -> berth_engine::Result<End> {
+    let resize: Option<Box<dyn Fn(u16, u16) + Send>> = if tty {
+        let s = session.try_clone()?;
+        Some(Box::new(move |rows, cols| {
+            let _ = s.resize(rows, cols);
+        }))
+    } else {
+        None
+    };
+    watch_signals((sig_proxy && !tty).then_some(pid), resize);
+    session.wait_end()
+}
+
+/// Relays this terminal and a pty master this process holds (`exec -t`) until `pid` (our
+/// child) has exited and the pty is drained; input only with `stdin`. Returns the exit code.
+/// There are no detach keys: this process holds the pty, and the program would not outlive it.
+pub fn relay_pty(master: OwnedFd, pid: i32, stdin: bool) -> i32 {
+    if let Some((rows, cols)) = own_size() {
+        berth_runtime::console::set_size(master.as_raw_fd(), rows, cols);
+    }
+    let resize_fd = master.try_clone().ok();
+    watch_signals(
+        None,
+        resize_fd.map(|fd| {
+            Box::new(move |rows, cols| berth_runtime::console::set_size(fd.as_raw_fd(), rows, cols))
+                as Box<dyn Fn(u16, u16) + Send>
+        }),
+    );
+    let mut stdin_open = stdin;
+    let mut master = Some(master);
+    let mut exited: Option<i32> = None;
+    let mut deadline: Option<Instant> = None;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if exited.is_none() {
+            exited = try_wait(pid);
+            if exited.is_some() {
+                deadline = Some(Instant::now() + Duration::from_secs(1));
+            }
+        }
+        if let Some(code) = exited {
+            if master.is_none() || deadline.is_some_and(|d| Instant::now() > d) {
+                return code;
+            }
+        }
+        let Some(m) = &master else {
+            // The pty closed before the process was seen to exit: wait for it.
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        let stdin_fd = std::io::stdin();
+        let mut fds = vec![PollFd::new(m.as_fd(), PollFlags::POLLIN)];
+        if stdin_open && exited.is_none() {
+            fds.push(PollFd::new(stdin_fd.as_fd(), PollFlags::POLLIN));
+        }
+        // The pty closes only when every process holding it has gone; the exec'd process is
+        // watched by polling its status.
+        if poll(&mut fds, PollTimeout::from(50u16)).is_err() {
+            continue;
+        }
+        let master_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let stdin_ready = fds
+            .get(1)
+            .and_then(|f| f.revents())
+            .is_some_and(|r| !r.is_empty());
+        drop(fds);
+        if master_ready {
+            match nix::unistd::read(m, &mut buf) {
+                Ok(0) | Err(Errno::EIO) => master = None,
+                // Nobody may read our output any more: the process runs on without it.
+                Ok(n) => drop(write_all(&std::io::stdout(), &buf[..n])),
+                Err(_) => {}
+            }
+        }
+        if stdin_ready {
+            match nix::unistd::read(&stdin_fd, &mut buf) {
+                Ok(0) | Err(Errno::EIO) => stdin_open = false,
+                Ok(n) => {
+                    if let Some(m) = &master {
+                        let _ = write_all(m, &buf[..n]);
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+fn write_all(fd: &impl AsFd, mut data: &[u8]) -> nix::Result<()> {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn try_wait(pid: i32) -> Option<i32> {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    match waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(_, c)) => Some(c),
+        Ok(WaitStatus::Signaled(_, s, _)) => Some(128 + s as i32),
+        Ok(_) => None,
+        Err(_) => Some(255),
+    }
+}
