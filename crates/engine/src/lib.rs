@@ -7,6 +7,8 @@
 //! Must not know: HTTP or the command line (the `cli` crate and the API server drive it), the
 //! registry protocol (images arrive through `berth-image`'s store).
 
+pub mod changes;
+pub mod commit;
 pub mod config;
 mod engine;
 pub mod error;
@@ -21,6 +23,7 @@ pub mod spec;
 pub mod user;
 pub mod volumes;
 
+pub use commit::CommitRequest;
 pub use config::{MountConfig, NetworkMode, RestartPolicy, RunConfig, SeccompMode};
 pub use engine::{parse_signal, wait_gone, Engine, Prepared};
 pub use error::{Error, Result};

@@ -88,6 +88,10 @@ pub enum Command {
     },
     /// Log out from a registry
     Logout { server: Option<String> },
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff { container: String },
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -112,6 +116,8 @@ pub enum ContainerCommand {
     Wait(NamesArgs),
     Inspect(InspectArgs),
     Exec(ExecArgs),
+    Diff { container: String },
+    Commit(CommitArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -402,4 +408,24 @@ pub struct RmiArgs {
     pub no_prune: bool,
     #[arg(required = true)]
     pub images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
+    #[arg(short, long)]
+    pub author: Option<String>,
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short, long = "change")]
+    pub change: Vec<String>,
+    /// Commit message
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// Pause container during commit
+    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub pause: bool,
+    pub container: String,
+    /// REPOSITORY[:TAG]
+    pub repository: Option<String>,
 }

@@ -3,6 +3,7 @@
 
 mod args;
 mod containers;
+mod filesystem;
 mod format;
 mod images;
 mod registry;
@@ -106,6 +107,8 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
             password_stdin,
         ),
         Command::Logout { server } => registry::logout(server.as_deref()),
+        Command::Diff { container } => filesystem::diff(engine, &container),
+        Command::Commit(a) => filesystem::commit(engine, &a),
         Command::Container(c) => match c {
             ContainerCommand::Ls(a) => containers::ps(engine, &a),
             ContainerCommand::Run(a) => run::run(engine, &a, false),
@@ -118,6 +121,8 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
             ContainerCommand::Wait(a) => containers::wait(engine, &a.containers),
             ContainerCommand::Inspect(a) => containers::inspect(engine, &a, Some("container")),
             ContainerCommand::Exec(a) => containers::exec(engine, &a),
+            ContainerCommand::Diff { container } => filesystem::diff(engine, &container),
+            ContainerCommand::Commit(a) => filesystem::commit(engine, &a),
         },
         Command::Image(c) => match c {
             ImageCommand::Ls(a) => images::images(engine, &a),
