@@ -7,9 +7,11 @@
 //! Must not know: HTTP or the command line (the `cli` crate and the API server drive it), the
 //! registry protocol (images arrive through `berth-image`'s store).
 
+pub mod archive;
 pub mod changes;
 pub mod commit;
 pub mod config;
+pub mod container_fs;
 mod engine;
 pub mod error;
 pub mod inspect;

@@ -92,6 +92,10 @@ pub enum Command {
     Diff { container: String },
     /// Create a new image from a container's changes
     Commit(CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -118,6 +122,8 @@ pub enum ContainerCommand {
     Exec(ExecArgs),
     Diff { container: String },
     Commit(CommitArgs),
+    Export(ExportArgs),
+    Cp(CpArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -428,4 +434,31 @@ pub struct CommitArgs {
     pub container: String,
     /// REPOSITORY[:TAG]
     pub repository: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// Archive mode (copy all uid/gid information)
+    #[arg(short, long)]
+    pub archive: bool,
+    /// Always follow symbol link in SRC_PATH
+    #[arg(short = 'L', long = "follow-link")]
+    pub follow_link: bool,
+    /// Suppress progress output during copy
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// CONTAINER:SRC_PATH, a local path, or - (a tar archive on stdin)
+    #[arg(allow_hyphen_values = true)]
+    pub source: String,
+    /// CONTAINER:DEST_PATH, a local path, or - (a tar archive on stdout)
+    #[arg(allow_hyphen_values = true)]
+    pub destination: String,
 }

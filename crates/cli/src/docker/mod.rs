@@ -109,6 +109,8 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
         Command::Logout { server } => registry::logout(server.as_deref()),
         Command::Diff { container } => filesystem::diff(engine, &container),
         Command::Commit(a) => filesystem::commit(engine, &a),
+        Command::Export(a) => filesystem::export(engine, &a),
+        Command::Cp(a) => filesystem::cp(engine, &a),
         Command::Container(c) => match c {
             ContainerCommand::Ls(a) => containers::ps(engine, &a),
             ContainerCommand::Run(a) => run::run(engine, &a, false),
@@ -123,6 +125,8 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
             ContainerCommand::Exec(a) => containers::exec(engine, &a),
             ContainerCommand::Diff { container } => filesystem::diff(engine, &container),
             ContainerCommand::Commit(a) => filesystem::commit(engine, &a),
+            ContainerCommand::Export(a) => filesystem::export(engine, &a),
+            ContainerCommand::Cp(a) => filesystem::cp(engine, &a),
         },
         Command::Image(c) => match c {
             ImageCommand::Ls(a) => images::images(engine, &a),

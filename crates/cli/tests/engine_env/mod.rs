@@ -35,8 +35,9 @@ impl Engine {
     /// An engine with the busybox image imported as `busybox:latest`.
     pub fn with_busybox() -> Engine {
         let e = Engine::new();
-        let tar = busybox_tarball();
+        let tar = busybox_tarball(&e.root.path().join("busybox-src"));
         e.ok(&["import", tar.to_str().unwrap(), "busybox"]);
+        std::fs::remove_dir_all(e.root.path().join("busybox-src")).unwrap();
         e
     }
 
@@ -121,30 +122,25 @@ impl Drop for Engine {
     }
 }
 
-/// A tarball of the busybox rootfs, made once per test process.
-pub fn busybox_tarball() -> PathBuf {
-    static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    ONCE.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("berth-e2e-bb-{}", std::process::id()));
-        let rootfs = dir.join("rootfs");
-        std::fs::create_dir_all(&rootfs).unwrap();
-        common::busybox_rootfs(&rootfs);
-        std::fs::write(rootfs.join("etc/motd"), "welcome\n").unwrap();
-        let tar = dir.join("busybox.tar");
-        let st = Command::new("tar")
-            .args([
-                "-C",
-                rootfs.to_str().unwrap(),
-                "-cf",
-                tar.to_str().unwrap(),
-                ".",
-            ])
-            .status()
-            .unwrap();
-        assert!(st.success());
-        tar
-    })
-    .clone()
+/// A tarball of a busybox rootfs (with an /etc/motd to delete), made under `dir`.
+pub fn busybox_tarball(dir: &std::path::Path) -> PathBuf {
+    let rootfs = dir.join("rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    common::busybox_rootfs(&rootfs);
+    std::fs::write(rootfs.join("etc/motd"), "welcome\n").unwrap();
+    let tar = dir.join("busybox.tar");
+    let st = Command::new("tar")
+        .args([
+            "-C",
+            rootfs.to_str().unwrap(),
+            "-cf",
+            tar.to_str().unwrap(),
+            ".",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    tar
 }
 
 pub fn stdout(o: &Output) -> String {
