@@ -15,7 +15,7 @@ use super::Failure;
 
 /// Runs `op` on each named container, printing the name on success (Docker's style) and an
 /// error line per failure; exit code 1 if any failed.
-fn each(names: &[String], mut op: impl FnMut(&str) -> Result<()>) -> Result<i32> {
+pub(super) fn each(names: &[String], mut op: impl FnMut(&str) -> Result<()>) -> Result<i32> {
     let mut failed = false;
     for name in names {
         match op(name) {

@@ -6,6 +6,7 @@ mod containers;
 mod filesystem;
 mod format;
 mod images;
+mod live;
 mod registry;
 mod run;
 
@@ -111,6 +112,9 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
         Command::Commit(a) => filesystem::commit(engine, &a),
         Command::Export(a) => filesystem::export(engine, &a),
         Command::Cp(a) => filesystem::cp(engine, &a),
+        Command::Top(a) => live::top(engine, &a),
+        Command::Stats(a) => live::stats(engine, &a),
+        Command::Update(a) => live::update(engine, &a),
         Command::Container(c) => match c {
             ContainerCommand::Ls(a) => containers::ps(engine, &a),
             ContainerCommand::Run(a) => run::run(engine, &a, false),
@@ -127,6 +131,9 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
             ContainerCommand::Commit(a) => filesystem::commit(engine, &a),
             ContainerCommand::Export(a) => filesystem::export(engine, &a),
             ContainerCommand::Cp(a) => filesystem::cp(engine, &a),
+            ContainerCommand::Top(a) => live::top(engine, &a),
+            ContainerCommand::Stats(a) => live::stats(engine, &a),
+            ContainerCommand::Update(a) => live::update(engine, &a),
         },
         Command::Image(c) => match c {
             ImageCommand::Ls(a) => images::images(engine, &a),
