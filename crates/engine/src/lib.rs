@@ -20,6 +20,7 @@ pub mod logs;
 pub mod monitor;
 pub mod names;
 pub mod paths;
+pub mod prune;
 pub mod record;
 pub mod rootfs;
 pub mod spec;

@@ -102,6 +102,13 @@ pub enum Command {
     Stats(StatsArgs),
     /// Update configuration of one or more containers
     Update(UpdateArgs),
+    /// Display system-wide information
+    Info(FormatArgs),
+    /// Show the berth version information
+    Version(FormatArgs),
+    /// Manage berth
+    #[command(subcommand)]
+    System(SystemCommand),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -126,13 +133,17 @@ pub enum ContainerCommand {
     Wait(NamesArgs),
     Inspect(InspectArgs),
     Exec(ExecArgs),
-    Diff { container: String },
+    Diff {
+        container: String,
+    },
     Commit(CommitArgs),
     Export(ExportArgs),
     Cp(CpArgs),
     Top(TopArgs),
     Stats(StatsArgs),
     Update(UpdateArgs),
+    /// Remove all stopped containers
+    Prune(PruneArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,6 +190,8 @@ pub enum VolumeCommand {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Remove unused local volumes
+    Prune(VolumePruneArgs),
 }
 
 #[derive(Debug, Args)]
@@ -526,4 +539,55 @@ pub struct UpdateArgs {
     pub restart: Option<String>,
     #[arg(required = true)]
     pub containers: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Display system-wide information
+    Info(FormatArgs),
+    /// Remove unused data
+    Prune(SystemPruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FormatArgs {
+    /// Format output using a custom template ("json" or a Go template)
+    #[arg(short, long)]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Provide filter values (e.g. "until=<timestamp>", "label=<key>=<value>")
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VolumePruneArgs {
+    /// Remove all unused volumes, not just anonymous ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SystemPruneArgs {
+    /// Remove all unused images not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Prune anonymous volumes
+    #[arg(long)]
+    pub volumes: bool,
+    /// Provide filter values (e.g. "label=<key>=<value>")
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
 }

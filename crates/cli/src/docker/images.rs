@@ -286,6 +286,7 @@ pub fn volume(engine: &Engine, cmd: &VolumeCommand) -> Result<i32> {
             }
             println!("{}", serde_json::to_string_pretty(&docs)?);
         }
+        VolumeCommand::Prune(a) => return super::system::volume_prune(engine, a),
         VolumeCommand::Rm { force, names } => {
             let mut failed = false;
             let users = engine.containers.list()?;

@@ -9,10 +9,11 @@ mod images;
 mod live;
 mod registry;
 mod run;
+mod system;
 
 use clap::Parser;
 
-use args::{Cli, Command, ContainerCommand, ImageCommand};
+use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use berth_engine::{Engine, Paths};
 
 /// An error with the exit code Docker gives it.
@@ -90,6 +91,10 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
         Command::Tag { source, target } => images::tag(engine, &source, &target),
         Command::Rmi(a) => images::rmi(engine, &a),
         Command::Volume(v) => images::volume(engine, &v),
+        Command::Info(a) => system::info(engine, &a),
+        Command::Version(a) => system::version(engine, &a),
+        Command::System(SystemCommand::Info(a)) => system::info(engine, &a),
+        Command::System(SystemCommand::Prune(a)) => system::system_prune(engine, &a),
         Command::Pull {
             quiet,
             platform,
@@ -134,6 +139,7 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
             ContainerCommand::Top(a) => live::top(engine, &a),
             ContainerCommand::Stats(a) => live::stats(engine, &a),
             ContainerCommand::Update(a) => live::update(engine, &a),
+            ContainerCommand::Prune(a) => system::container_prune(engine, &a),
         },
         Command::Image(c) => match c {
             ImageCommand::Ls(a) => images::images(engine, &a),
