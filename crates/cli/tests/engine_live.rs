@@ -229,3 +229,49 @@ fn update_changes_the_live_cgroup_and_the_record() {
     e.ok(&["start", "u"]);
     assert_eq!(cgroup_file(&id, &["pids.max"]), "77");
 }
+
+#[test]
+fn port_prints_recorded_bindings_and_docker_errors_for_missing_ones() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    let id = e.ok(&["create", "--name", "p", "busybox", "true"]);
+    let id = id.trim();
+    // Nothing published: nothing printed.
+    assert_eq!(e.ok(&["port", "p"]), "");
+    let out = e.run(&["port", "p", "80"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("Error: No public port '80/tcp' published for p"),
+        "{}",
+        stderr(&out)
+    );
+    // Bindings as the networking side records them (Docker's HostConfig.PortBindings shape),
+    // written into the record directly: `-p` is not parsed yet.
+    let record = e
+        .root
+        .path()
+        .join("containers")
+        .join(id)
+        .join("container.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    doc["config"]["port_bindings"] = serde_json::json!({
+        "80/tcp": [{"HostIp": "", "HostPort": "8080"}, {"HostIp": "::", "HostPort": "8080"}],
+        "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}],
+    });
+    std::fs::write(&record, serde_json::to_vec(&doc).unwrap()).unwrap();
+    assert_eq!(
+        e.ok(&["port", "p"]),
+        "53/udp -> 127.0.0.1:5353\n80/tcp -> 0.0.0.0:8080\n80/tcp -> [::]:8080\n"
+    );
+    assert_eq!(e.ok(&["port", "p", "80"]), "0.0.0.0:8080\n[::]:8080\n");
+    assert_eq!(e.ok(&["port", "p", "53/udp"]), "127.0.0.1:5353\n");
+    let out = e.run(&["port", "p", "53"]);
+    assert!(
+        stderr(&out).contains("No public port '53/tcp' published for p"),
+        "{}",
+        stderr(&out)
+    );
+}

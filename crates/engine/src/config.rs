@@ -42,6 +42,17 @@ pub struct RunConfig {
     pub ulimits: Vec<Ulimit>,
     pub log_opts: BTreeMap<String, String>,
     pub group_add: Vec<String>,
+    /// Published ports, Docker's HostConfig.PortBindings: `"80/tcp"` -> host addresses.
+    pub port_bindings: BTreeMap<String, Vec<PortBinding>>,
+}
+
+/// One host address a container port is published on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PortBinding {
+    /// Empty means every address (`0.0.0.0`).
+    pub host_ip: String,
+    pub host_port: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

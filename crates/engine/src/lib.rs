@@ -28,7 +28,7 @@ pub mod user;
 pub mod volumes;
 
 pub use commit::CommitRequest;
-pub use config::{MountConfig, NetworkMode, RestartPolicy, RunConfig, SeccompMode};
+pub use config::{MountConfig, NetworkMode, PortBinding, RestartPolicy, RunConfig, SeccompMode};
 pub use engine::{parse_signal, wait_gone, Engine, Prepared};
 pub use error::{Error, Result};
 pub use live::UpdateRequest;

@@ -96,6 +96,12 @@ pub enum Command {
     Export(ExportArgs),
     /// Copy files/folders between a container and the local filesystem
     Cp(CpArgs),
+    /// List port mappings or a specific mapping for the container
+    Port {
+        container: String,
+        /// PRIVATE_PORT[/PROTO]
+        port: Option<String>,
+    },
     /// Display the running processes of a container
     Top(TopArgs),
     /// Display a live stream of container(s) resource usage statistics
@@ -139,6 +145,10 @@ pub enum ContainerCommand {
     Commit(CommitArgs),
     Export(ExportArgs),
     Cp(CpArgs),
+    Port {
+        container: String,
+        port: Option<String>,
+    },
     Top(TopArgs),
     Stats(StatsArgs),
     Update(UpdateArgs),

@@ -59,6 +59,55 @@ pub fn top(engine: &Engine, a: &TopArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// `port`: the container's published ports as recorded at create (`80/tcp -> 0.0.0.0:8080`),
+/// or the host addresses of one of them.
+pub fn port(engine: &Engine, container: &str, private: Option<&str>) -> Result<i32> {
+    let id = engine.containers.resolve(container)?;
+    let rec = engine.containers.load(&id)?;
+    let address = |b: &berth_engine::PortBinding| {
+        let ip = if b.host_ip.is_empty() {
+            "0.0.0.0"
+        } else {
+            &b.host_ip
+        };
+        if ip.contains(':') {
+            format!("[{ip}]:{}", b.host_port)
+        } else {
+            format!("{ip}:{}", b.host_port)
+        }
+    };
+    let Some(private) = private else {
+        for (port, bindings) in &rec.config.port_bindings {
+            for b in bindings {
+                println!("{port} -> {}", address(b));
+            }
+        }
+        return Ok(0);
+    };
+    let key = if private.contains('/') {
+        private.to_string()
+    } else {
+        format!("{private}/tcp")
+    };
+    let (number, proto) = key.split_once('/').unwrap_or((&key, "tcp"));
+    if number.parse::<u16>().is_err() || !matches!(proto, "tcp" | "udp" | "sctp") {
+        bail!("Error: invalid port {private:?}");
+    }
+    match rec.config.port_bindings.get(&key).filter(|b| !b.is_empty()) {
+        Some(bindings) => {
+            for b in bindings {
+                println!("{}", address(b));
+            }
+            Ok(0)
+        }
+        None => Err(super::Failure::new(
+            1,
+            format!("Error: No public port '{key}' published for {container}"),
+        )
+        .into()),
+    }
+}
+
 /// One reading of a container's counters.
 #[derive(Debug, Clone, Default)]
 struct Sample {

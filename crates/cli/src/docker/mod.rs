@@ -117,6 +117,7 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
         Command::Commit(a) => filesystem::commit(engine, &a),
         Command::Export(a) => filesystem::export(engine, &a),
         Command::Cp(a) => filesystem::cp(engine, &a),
+        Command::Port { container, port } => live::port(engine, &container, port.as_deref()),
         Command::Top(a) => live::top(engine, &a),
         Command::Stats(a) => live::stats(engine, &a),
         Command::Update(a) => live::update(engine, &a),
@@ -136,6 +137,9 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
             ContainerCommand::Commit(a) => filesystem::commit(engine, &a),
             ContainerCommand::Export(a) => filesystem::export(engine, &a),
             ContainerCommand::Cp(a) => filesystem::cp(engine, &a),
+            ContainerCommand::Port { container, port } => {
+                live::port(engine, &container, port.as_deref())
+            }
             ContainerCommand::Top(a) => live::top(engine, &a),
             ContainerCommand::Stats(a) => live::stats(engine, &a),
             ContainerCommand::Update(a) => live::update(engine, &a),
