@@ -17,10 +17,7 @@ fn main() {
         args.remove(1);
         args[0] = "berth runtime".into();
         runtime::main(args)
-    } else if matches!(
-        args.get(1).map(String::as_str),
-        Some("version" | "--version" | "-v")
-    ) {
+    } else if matches!(args.get(1).map(String::as_str), Some("--version" | "-v")) {
         println!("berth version {}", env!("CARGO_PKG_VERSION"));
         0
     } else if berth_engine::monitor::is_monitor_argv0(&argv0) {

@@ -8,24 +8,32 @@
 //! registry protocol (images arrive through `berth-image`'s store).
 
 pub mod attach;
+pub mod archive;
+pub mod changes;
+pub mod commit;
 pub mod config;
+pub mod container_fs;
 mod engine;
 pub mod error;
 pub mod init;
 pub mod inspect;
+pub mod live;
 pub mod logs;
 pub mod monitor;
 pub mod names;
 pub mod network;
 pub mod paths;
+pub mod prune;
 pub mod record;
 pub mod rootfs;
 pub mod spec;
 pub mod user;
 pub mod volumes;
 
+pub use commit::CommitRequest;
 pub use config::{MountConfig, NetworkAttach, NetworkMode, RestartPolicy, RunConfig, SeccompMode};
 pub use engine::{parse_signal, wait_gone, Engine, Prepared};
 pub use error::{Error, Result};
+pub use live::UpdateRequest;
 pub use paths::Paths;
 pub use record::{ContainerRecord, Status};

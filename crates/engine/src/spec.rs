@@ -158,7 +158,7 @@ pub fn capabilities(add: &[String], drop: &[String], privileged: bool) -> Result
     Ok(caps)
 }
 
-fn resources(rec: &ContainerRecord) -> Value {
+pub(crate) fn resources(rec: &ContainerRecord) -> Value {
     let r = &rec.config.resources;
     let mut res = json!({});
     let mut memory = serde_json::Map::new();

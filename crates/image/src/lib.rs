@@ -11,6 +11,7 @@
 //! container's rootfs and where it lives).
 
 pub mod archive;
+pub mod commit;
 pub mod config;
 pub mod digest;
 pub mod images;
@@ -21,13 +22,14 @@ pub mod reference;
 pub mod snapshot;
 pub mod store;
 
+pub use commit::{commit_layer, CommitOptions};
 pub use config::{ConfigError, ContainerConfig, History, ImageConfig, RootFs};
 pub use digest::{Digest, DigestError, HashingReader, HashingWriter};
 pub use images::{ImageError, ImageRecord, ImageStore, Removal};
 pub use import::{import_rootfs, ImportOptions};
 pub use layer::{
-    apply_layer, apply_layer_with, write_diff, AppliedLayer, ApplyError, ApplyOptions, DiffError,
-    SkippedXattr, WhiteoutMode,
+    apply_layer, apply_layer_with, write_diff, write_diff_excluding, AppliedLayer, ApplyError,
+    ApplyOptions, DiffError, SkippedXattr, WhiteoutMode,
 };
 pub use manifest::{
     host_platform, select_platform, LayerCompression, ManifestError, Parsed, Platform,

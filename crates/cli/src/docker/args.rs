@@ -90,6 +90,33 @@ pub enum Command {
     },
     /// Log out from a registry
     Logout { server: Option<String> },
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff { container: String },
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// List port mappings or a specific mapping for the container
+    Port {
+        container: String,
+        /// PRIVATE_PORT[/PROTO]
+        port: Option<String>,
+    },
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
+    /// Display system-wide information
+    Info(FormatArgs),
+    /// Show the berth version information
+    Version(FormatArgs),
+    /// Manage berth
+    #[command(subcommand)]
+    System(SystemCommand),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -102,12 +129,6 @@ pub enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(NetworkCommand),
-    /// List port mappings or a specific mapping for the container
-    Port {
-        container: String,
-        /// PRIVATE_PORT[/PROTO]
-        private: Option<String>,
-    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,6 +145,21 @@ pub enum ContainerCommand {
     Inspect(InspectArgs),
     Exec(ExecArgs),
     Attach(AttachArgs),
+    Diff {
+        container: String,
+    },
+    Commit(CommitArgs),
+    Export(ExportArgs),
+    Cp(CpArgs),
+    Port {
+        container: String,
+        port: Option<String>,
+    },
+    Top(TopArgs),
+    Stats(StatsArgs),
+    Update(UpdateArgs),
+    /// Remove all stopped containers
+    Prune(PruneArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,6 +206,8 @@ pub enum VolumeCommand {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Remove unused local volumes
+    Prune(VolumePruneArgs),
 }
 
 #[derive(Debug, Args)]
@@ -528,4 +566,158 @@ pub struct NetworkCreateArgs {
     #[arg(long)]
     pub attachable: bool,
     pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
+    #[arg(short, long)]
+    pub author: Option<String>,
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short, long = "change")]
+    pub change: Vec<String>,
+    /// Commit message
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// Pause container during commit
+    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub pause: bool,
+    pub container: String,
+    /// REPOSITORY[:TAG]
+    pub repository: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// Archive mode (copy all uid/gid information)
+    #[arg(short, long)]
+    pub archive: bool,
+    /// Always follow symbol link in SRC_PATH
+    #[arg(short = 'L', long = "follow-link")]
+    pub follow_link: bool,
+    /// Suppress progress output during copy
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// CONTAINER:SRC_PATH, a local path, or - (a tar archive on stdin)
+    #[arg(allow_hyphen_values = true)]
+    pub source: String,
+    /// CONTAINER:DEST_PATH, a local path, or - (a tar archive on stdout)
+    #[arg(allow_hyphen_values = true)]
+    pub destination: String,
+}
+
+#[derive(Debug, Args)]
+#[command(trailing_var_arg = true)]
+pub struct TopArgs {
+    pub container: String,
+    /// Options for ps (default -ef)
+    #[arg(allow_hyphen_values = true)]
+    pub ps_options: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Disable streaming stats and only pull the first result
+    #[arg(long = "no-stream")]
+    pub no_stream: bool,
+    /// Do not truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Format output using a custom template ("table", "json" or a Go template)
+    #[arg(long)]
+    pub format: Option<String>,
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Memory limit
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Restart policy to apply when a container exits
+    #[arg(long)]
+    pub restart: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Display system-wide information
+    Info(FormatArgs),
+    /// Remove unused data
+    Prune(SystemPruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FormatArgs {
+    /// Format output using a custom template ("json" or a Go template)
+    #[arg(short, long)]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Provide filter values (e.g. "until=<timestamp>", "label=<key>=<value>")
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VolumePruneArgs {
+    /// Remove all unused volumes, not just anonymous ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SystemPruneArgs {
+    /// Remove all unused images not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Prune anonymous volumes
+    #[arg(long)]
+    pub volumes: bool,
+    /// Provide filter values (e.g. "label=<key>=<value>")
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
 }

@@ -10,13 +10,13 @@ use berth_engine::logs::{self, ReadOptions};
 use berth_engine::{inspect, parse_signal, ContainerRecord, Engine, Status};
 
 use super::args::{ExecArgs, InspectArgs, KillArgs, LogsArgs, PsArgs, RmArgs, StopArgs};
-use super::format::{command_column, human_duration, print_table, render, since};
+use super::format::{command_column, human_duration, human_size, print_table, render, since};
 use super::run::engine_failure;
 use super::{terminal, Failure};
 
 /// Runs `op` on each named container, printing the name on success (Docker's style) and an
 /// error line per failure; exit code 1 if any failed.
-fn each(names: &[String], mut op: impl FnMut(&str) -> Result<()>) -> Result<i32> {
+pub(super) fn each(names: &[String], mut op: impl FnMut(&str) -> Result<()>) -> Result<i32> {
     let mut failed = false;
     for name in names {
         match op(name) {
@@ -185,7 +185,12 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
             "Labels": r.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
             "Mounts": "",
             "Networks": r.config.network.name(),
-            "Size": "",
+            "Size": if a.size {
+                let (rw, virt) = engine.container_size(r);
+                format!("{} (virtual {})", human_size(rw), human_size(virt))
+            } else {
+                String::new()
+            },
         })
     };
     if let Some(fmt) = &a.format {
@@ -223,6 +228,9 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
         "PORTS".into(),
         "NAMES".into(),
     ]];
+    if a.size {
+        rows[0].push("SIZE".into());
+    }
     for r in &recs {
         let v = row(r);
         rows.push(
@@ -234,8 +242,10 @@ pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
                 "Status",
                 "Ports",
                 "Names",
+                "Size",
             ]
             .iter()
+            .take(if a.size { 8 } else { 7 })
             .map(|k| v[*k].as_str().unwrap_or("").to_string())
             .collect(),
         );

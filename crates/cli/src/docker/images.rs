@@ -123,7 +123,7 @@ pub fn images(engine: &Engine, a: &ImagesArgs) -> Result<i32> {
 
 /// `import --change` instructions: CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE,
 /// VOLUME, STOPSIGNAL.
-fn apply_changes(changes: &[String]) -> Result<ContainerConfig> {
+pub(super) fn apply_changes(changes: &[String]) -> Result<ContainerConfig> {
     let mut c = ContainerConfig::default();
     for change in changes {
         let (instr, rest) = change
@@ -286,6 +286,7 @@ pub fn volume(engine: &Engine, cmd: &VolumeCommand) -> Result<i32> {
             }
             println!("{}", serde_json::to_string_pretty(&docs)?);
         }
+        VolumeCommand::Prune(a) => return super::system::volume_prune(engine, a),
         VolumeCommand::Rm { force, names } => {
             let mut failed = false;
             let users = engine.containers.list()?;

@@ -4,16 +4,19 @@
 mod args;
 mod attach;
 mod containers;
+mod filesystem;
 mod format;
 mod images;
+mod live;
 mod network;
 mod registry;
 mod run;
+mod system;
 mod terminal;
 
 use clap::Parser;
 
-use args::{Cli, Command, ContainerCommand, ImageCommand};
+use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use berth_engine::{Engine, Paths};
 
 /// An error with the exit code Docker gives it.
@@ -93,9 +96,10 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
         Command::Rmi(a) => images::rmi(engine, &a),
         Command::Volume(v) => images::volume(engine, &v),
         Command::Network(n) => network::network(engine, n),
-        Command::Port { container, private } => {
-            network::port(engine, &container, private.as_deref())
-        }
+        Command::Info(a) => system::info(engine, &a),
+        Command::Version(a) => system::version(engine, &a),
+        Command::System(SystemCommand::Info(a)) => system::info(engine, &a),
+        Command::System(SystemCommand::Prune(a)) => system::system_prune(engine, &a),
         Command::Pull {
             quiet,
             platform,
@@ -114,6 +118,14 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
             password_stdin,
         ),
         Command::Logout { server } => registry::logout(server.as_deref()),
+        Command::Diff { container } => filesystem::diff(engine, &container),
+        Command::Commit(a) => filesystem::commit(engine, &a),
+        Command::Export(a) => filesystem::export(engine, &a),
+        Command::Cp(a) => filesystem::cp(engine, &a),
+        Command::Port { container, port } => network::port(engine, &container, port.as_deref()),
+        Command::Top(a) => live::top(engine, &a),
+        Command::Stats(a) => live::stats(engine, &a),
+        Command::Update(a) => live::update(engine, &a),
         Command::Container(c) => match c {
             ContainerCommand::Ls(a) => containers::ps(engine, &a),
             ContainerCommand::Run(a) => run::run(engine, &a, false),
@@ -127,6 +139,17 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
             ContainerCommand::Inspect(a) => containers::inspect(engine, &a, Some("container")),
             ContainerCommand::Exec(a) => containers::exec(engine, &a),
             ContainerCommand::Attach(a) => attach::attach(engine, &a),
+            ContainerCommand::Diff { container } => filesystem::diff(engine, &container),
+            ContainerCommand::Commit(a) => filesystem::commit(engine, &a),
+            ContainerCommand::Export(a) => filesystem::export(engine, &a),
+            ContainerCommand::Cp(a) => filesystem::cp(engine, &a),
+            ContainerCommand::Port { container, port } => {
+                network::port(engine, &container, port.as_deref())
+            }
+            ContainerCommand::Top(a) => live::top(engine, &a),
+            ContainerCommand::Stats(a) => live::stats(engine, &a),
+            ContainerCommand::Update(a) => live::update(engine, &a),
+            ContainerCommand::Prune(a) => system::container_prune(engine, &a),
         },
         Command::Image(c) => match c {
             ImageCommand::Ls(a) => images::images(engine, &a),

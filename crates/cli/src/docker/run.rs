@@ -340,6 +340,7 @@ pub fn run_config(a: &RunArgs) -> Result<RunConfig> {
         ulimits,
         log_opts: key_values(&a.log_opt),
         group_add: a.group_add.clone(),
+        // `-p` arrives with bridge networking: until then nothing is published.
     })
     .and_then(|c| {
         if c.auto_remove && !matches!(c.restart, RestartPolicy::No) {

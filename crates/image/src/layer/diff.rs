@@ -40,9 +40,21 @@ pub fn write_diff<W: Write>(
     upper: &Path,
     out: W,
 ) -> Result<(W, Digest, u64), DiffError> {
+    write_diff_excluding(lower, upper, &[], out)
+}
+
+/// [`write_diff`], leaving out the entries at `exclude` (paths relative to `upper`; a
+/// directory's contents go with it): a container's mount-point stubs, say.
+pub fn write_diff_excluding<W: Write>(
+    lower: Option<&Path>,
+    upper: &Path,
+    exclude: &[PathBuf],
+    out: W,
+) -> Result<(W, Digest, u64), DiffError> {
     let mut diff = Diff {
         lower,
         upper,
+        exclude,
         links: HashMap::new(),
         tar: Builder::new(HashingWriter::new(out)),
     };
@@ -61,6 +73,7 @@ pub fn write_diff<W: Write>(
 struct Diff<'a, W: Write> {
     lower: Option<&'a Path>,
     upper: &'a Path,
+    exclude: &'a [PathBuf],
     /// First path written for each multiply-linked inode, so later ones become hardlinks.
     links: HashMap<(u64, u64), PathBuf>,
     tar: Builder<HashingWriter<W>>,
@@ -82,6 +95,9 @@ impl<W: Write> Diff<'_, W> {
         names.sort();
         for name in names {
             let path = rel.join(&name);
+            if self.exclude.contains(&path) {
+                continue;
+            }
             let full = self.upper.join(&path);
             self.entry(&path, &full, &name).map_err(err(&full))?;
             if fs::symlink_metadata(&full).map_err(err(&full))?.is_dir() {

@@ -14,4 +14,4 @@ pub use apply::{
     WhiteoutMode,
 };
 pub use compression::{decompress, detect_compression};
-pub use diff::{write_diff, DiffError};
+pub use diff::{write_diff, write_diff_excluding, DiffError};

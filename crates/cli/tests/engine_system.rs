@@ -1,0 +1,220 @@
+//! End-to-end tests of the engine-wide commands: prune (containers, volumes, system), info,
+//! version, and `ps -s`.
+
+mod common;
+mod engine_env;
+
+use engine_env::{stdout, Engine};
+
+#[test]
+fn container_prune_removes_stopped_containers_only_matching_filters() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    let old = e.ok(&[
+        "run",
+        "--name",
+        "old",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 5000 /dev/zero > /f",
+    ]);
+    assert_eq!(old, "");
+    let keep_labeled = e.ok(&[
+        "create", "--name", "kept", "--label", "keep=yes", "busybox", "true",
+    ]);
+    let running = e.detached("running", &[], "sleep 1000");
+    // Without -f the question is asked; "n" keeps everything.
+    let out = e.run_with_input(&["container", "prune"], b"n\n");
+    assert!(
+        stdout(&out).contains("WARNING! This will remove all stopped containers."),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(e.ok(&["ps", "-aq"]).lines().count(), 3);
+    // until= in the past keeps everything made since.
+    let out = e.ok(&["container", "prune", "-f", "--filter", "until=1h"]);
+    assert_eq!(out, "Total reclaimed space: 0B\n");
+    // label!= keeps the labelled one.
+    let out = e.ok(&["container", "prune", "-f", "--filter", "label!=keep"]);
+    let old_id = e_id(&out);
+    assert_eq!(
+        out,
+        format!("Deleted Containers:\n{old_id}\n\nTotal reclaimed space: 5kB\n")
+    );
+    let left = e.ok(&["ps", "-a", "--no-trunc", "-q"]);
+    assert!(
+        left.contains(keep_labeled.trim()) && left.contains(&running),
+        "{left}"
+    );
+    assert_eq!(left.lines().count(), 2);
+    let out = e.ok(&["container", "prune", "-f"]);
+    assert!(
+        out.starts_with(&format!("Deleted Containers:\n{}\n", keep_labeled.trim())),
+        "{out}"
+    );
+    assert_eq!(e.ok(&["ps", "-aq", "--no-trunc"]).trim(), running);
+}
+
+fn e_id(prune_output: &str) -> String {
+    prune_output.lines().nth(1).unwrap().to_string()
+}
+
+#[test]
+fn volume_prune_takes_unused_anonymous_volumes_or_all_unused_with_a() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    e.ok(&["volume", "create", "named"]);
+    e.ok(&[
+        "run",
+        "--name",
+        "anon",
+        "-v",
+        "/data",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 3000 /dev/zero > /data/f",
+    ]);
+    let anon = e.inspect("anon")["Mounts"][0]["Name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    e.detached("user", &["-v", "/inuse"], "sleep 1000");
+    let in_use = e.inspect("user")["Mounts"][0]["Name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // In use by a (stopped) container: nothing goes.
+    assert_eq!(
+        e.ok(&["volume", "prune", "-f"]),
+        "Total reclaimed space: 0B\n"
+    );
+    e.ok(&["rm", "anon"]);
+    let out = e.ok(&["volume", "prune", "-f"]);
+    assert_eq!(
+        out,
+        format!("Deleted Volumes:\n{anon}\n\nTotal reclaimed space: 3kB\n")
+    );
+    let vols = e.ok(&["volume", "ls", "-q"]);
+    assert!(
+        vols.contains("named") && vols.contains(&in_use) && !vols.contains(&anon),
+        "{vols}"
+    );
+    let out = e.ok(&["volume", "prune", "-f", "-a"]);
+    assert_eq!(
+        out,
+        "Deleted Volumes:\nnamed\n\nTotal reclaimed space: 0B\n"
+    );
+    assert_eq!(e.ok(&["volume", "ls", "-q"]).trim(), in_use);
+}
+
+#[test]
+fn system_prune_removes_stopped_containers_dangling_images_and_with_volumes_volumes() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    e.ok(&["run", "--name", "c1", "-v", "/v", "busybox", "true"]);
+    let vol = e.inspect("c1")["Mounts"][0]["Name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A dangling image: committed without a name.
+    let dangling = e.ok(&["commit", "c1"]).trim().to_string();
+    e.ok(&["commit", "c1", "named:1"]);
+    let out = e.ok(&["system", "prune", "-f", "--volumes"]);
+    assert!(out.starts_with("Deleted Containers:\n"), "{out}");
+    assert!(out.contains(&format!("Deleted Volumes:\n{vol}\n")), "{out}");
+    assert!(out.contains(&format!("deleted: {dangling}")), "{out}");
+    assert!(out.contains("Total reclaimed space: "), "{out}");
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    let images = e.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(
+        images.lines().count(),
+        2,
+        "named and busybox stay: {images}"
+    );
+    // -a: every image no container uses.
+    e.detached("keeps-busybox", &[], "sleep 1000");
+    let out = e.ok(&["system", "prune", "-f", "-a"]);
+    assert!(out.contains("untagged: named:1"), "{out}");
+    let images = e.ok(&["images", "--format", "{{.Repository}}"]);
+    assert_eq!(
+        images.trim(),
+        "busybox",
+        "an image in use was pruned: {images}"
+    );
+}
+
+#[test]
+fn info_version_and_ps_size_report_the_engine() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    e.detached("up", &[], "sleep 1000");
+    e.ok(&[
+        "run",
+        "--name",
+        "down",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 12345 /dev/zero > /f",
+    ]);
+    let info = e.ok(&["info"]);
+    for want in [
+        "Server:\n Containers: 2\n  Running: 1\n  Paused: 0\n  Stopped: 1\n Images: 1\n",
+        " Storage Driver: overlay2\n",
+        " Cgroup Driver: cgroupfs\n",
+        &format!(" Docker Root Dir: {}\n", e.root.path().display()),
+        &format!(" CPUs: {}\n", std::thread::available_parallelism().unwrap()),
+    ] {
+        assert!(info.contains(want), "{want:?} not in {info}");
+    }
+    let v = e.ok(&[
+        "system",
+        "info",
+        "--format",
+        "{{.ContainersRunning}} {{.ContainersStopped}} {{.Images}} {{.CgroupVersion}}",
+    ]);
+    let expected_cgroup = if std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
+        "1"
+    } else {
+        "2"
+    };
+    assert_eq!(v, format!("1 1 1 {expected_cgroup}\n"));
+    let json: serde_json::Value =
+        serde_json::from_str(&e.ok(&["info", "--format", "json"])).unwrap();
+    assert_eq!(json["ServerVersion"], env!("CARGO_PKG_VERSION"));
+    let version = e.ok(&["version"]);
+    assert!(
+        version.starts_with("Client:\n Version:") && version.contains("\nServer: berth\n"),
+        "{version}"
+    );
+    assert_eq!(
+        e.ok(&[
+            "version",
+            "--format",
+            "{{.Client.Version}} {{.Server.Version}}"
+        ]),
+        format!("{0} {0}\n", env!("CARGO_PKG_VERSION"))
+    );
+    // ps -s: the writable layer's size, and with the image's.
+    let ps = e.ok(&["ps", "-as", "--filter", "name=down"]);
+    assert!(ps.lines().next().unwrap().ends_with("SIZE"), "{ps}");
+    // The image's size plus the layer's: virtual is larger than the layer alone.
+    let line = ps.lines().nth(1).unwrap();
+    let size = line.split("   ").last().unwrap().trim();
+    assert!(
+        size.starts_with("12.3kB (virtual ") && size.ends_with("MB)"),
+        "{line}"
+    );
+    let sizes = e.ok(&["ps", "-as", "--format", "{{.Names}} {{.Size}}"]);
+    assert!(sizes.contains("up 0B (virtual "), "{sizes}");
+}
