@@ -113,6 +113,8 @@ impl Drop for Engine {
         for id in String::from_utf8_lossy(&ids.stdout).lines() {
             let _ = self.run(&["rm", "-f", id]);
         }
+        // The default bridge stays up after its containers, like docker0: take it down.
+        let _ = self.run(&["network", "prune", "-f"]);
         for c in common::children() {
             if c.zombie && c.name == "berth-monitor" {
                 let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(c.pid), None);
