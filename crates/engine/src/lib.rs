@@ -7,8 +7,8 @@
 //! Must not know: HTTP or the command line (the `cli` crate and the API server drive it), the
 //! registry protocol (images arrive through `berth-image`'s store).
 
-pub mod attach;
 pub mod archive;
+pub mod attach;
 pub mod changes;
 pub mod commit;
 pub mod config;
