@@ -18,6 +18,7 @@ pub mod paths;
 pub mod record;
 pub mod rootfs;
 pub mod spec;
+pub mod usage;
 pub mod user;
 pub mod volumes;
 

@@ -1,16 +1,20 @@
 //! The docker-compatible commands: `berth run`, `ps`, `logs`, `images`... driving the engine
 //! in-process (no daemon).
 
+mod archive;
 mod args;
 mod containers;
 mod format;
+mod history;
 mod images;
+mod prune;
 mod registry;
 mod run;
+mod system;
 
 use clap::Parser;
 
-use args::{Cli, Command, ContainerCommand, ImageCommand};
+use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use berth_engine::{Engine, Paths};
 
 /// An error with the exit code Docker gives it.
@@ -106,6 +110,10 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
             password_stdin,
         ),
         Command::Logout { server } => registry::logout(server.as_deref()),
+        Command::Save(a) => archive::save(engine, &a),
+        Command::Load(a) => archive::load(engine, &a),
+        Command::History(a) => history::history(engine, &a),
+        Command::System(SystemCommand::Df(a)) => system::df(engine, &a),
         Command::Container(c) => match c {
             ContainerCommand::Ls(a) => containers::ps(engine, &a),
             ContainerCommand::Run(a) => run::run(engine, &a, false),
@@ -131,6 +139,10 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
             ImageCommand::Import(a) => images::import(engine, &a),
             ImageCommand::Inspect(a) => containers::inspect(engine, &a, Some("image")),
             ImageCommand::Tag { source, target } => images::tag(engine, &source, &target),
+            ImageCommand::Save(a) => archive::save(engine, &a),
+            ImageCommand::Load(a) => archive::load(engine, &a),
+            ImageCommand::History(a) => history::history(engine, &a),
+            ImageCommand::Prune(a) => prune::prune(engine, &a),
         },
     }
 }

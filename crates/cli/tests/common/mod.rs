@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{json, Value};
 
+pub mod engine;
+
 pub const BUSYBOX: &str = "/bin/busybox";
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
