@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde_json::{json, Value};
 
 pub mod engine;
+pub mod http;
 
 pub const BUSYBOX: &str = "/bin/busybox";
 
