@@ -163,3 +163,109 @@ fn registry_failures_are_one_clear_error_and_leave_nothing() {
         stderr(&out)
     );
 }
+
+/// An IPv4 address of this machine that is not loopback (so not insecure by default), if any.
+fn non_loopback_address() -> Option<String> {
+    let out = std::process::Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "scope", "global"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+        let mut f = l.split_whitespace().skip_while(|w| *w != "inet");
+        f.nth(1)?.split('/').next().map(str::to_string)
+    })
+}
+
+#[test]
+fn tls_verify_and_the_registries_config_choose_insecure_registries() {
+    if common::skip() {
+        return;
+    }
+    let Some(host) = non_loopback_address() else {
+        eprintln!("skipped: no non-loopback address");
+        return;
+    };
+    // HTTPS with a self-signed certificate, on an address that is not loopback.
+    let reg = Registry::start_on(&host, true);
+    let name = format!("{}/berth/bb:1", reg.addr());
+    let e = Engine::with_busybox();
+    e.ok(&["tag", "busybox", &name]);
+    let auth_dir = tempfile::tempdir().unwrap();
+    let auth_file = auth_dir.path().join("auth.json");
+    let with_auth_file = |args: &[&str]| {
+        e.cmd()
+            .args(args)
+            .env("BERTH_AUTH_FILE", &auth_file)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+
+    let out = e.run(&["push", &name]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&reg.addr()), "{}", stderr(&out));
+    assert!(
+        stderr(&out).to_lowercase().contains("certificate"),
+        "{}",
+        stderr(&out)
+    );
+    e.ok(&["push", "-q", "--tls-verify=false", &name]);
+
+    let out = with_auth_file(&["login", "-u", "u", "-p", "p", &reg.addr()]);
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!auth_file.exists());
+    let out = with_auth_file(&[
+        "login",
+        "--tls-verify=false",
+        "-u",
+        "u",
+        "-p",
+        "p",
+        &reg.addr(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Login Succeeded\n");
+
+    let fresh = Engine::new();
+    let out = fresh.run(&["pull", &name]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).to_lowercase().contains("certificate"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(fresh.image_ids().is_empty());
+    fresh.ok(&["pull", "-q", "--tls-verify=false", &name]);
+    assert_eq!(fresh.image_ids().len(), 1);
+
+    // The registries config makes it insecure for every command, `run`'s pull included.
+    let configured = Engine::new();
+    std::fs::write(
+        configured.root.path().join("registries.json"),
+        json!({"insecure-registries": [reg.addr()]}).to_string(),
+    )
+    .unwrap();
+    let out = configured.run(&["run", "--rm", &name, "echo", "configured"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "configured\n",
+        "{}",
+        stderr(&out)
+    );
+
+    // A broken config is named, not ignored.
+    let broken = Engine::new();
+    std::fs::write(broken.root.path().join("registries.json"), "{nope").unwrap();
+    let out = broken.run(&["pull", &name]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("registries.json"), "{}", stderr(&out));
+
+    // --tls-verify=true refuses plain HTTP even on loopback, which is insecure by default.
+    let plain = Registry::start();
+    let plain_name = format!("{}/berth/bb:1", plain.addr());
+    e.ok(&["tag", "busybox", &plain_name]);
+    e.ok(&["push", "-q", &plain_name]);
+    let out = fresh.run(&["pull", "--tls-verify", &plain_name]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    fresh.ok(&["pull", "-q", &plain_name]);
+}

@@ -68,12 +68,22 @@ pub enum Command {
         quiet: bool,
         #[arg(long)]
         platform: Option<String>,
+        /// Require HTTPS with a verified certificate (`=false`: allow plain HTTP and unverified
+        /// certificates for this registry) [default: the registries config; loopback insecure]
+        #[arg(long = "tls-verify", num_args = 0..=1, require_equals = true,
+              default_missing_value = "true", action = clap::ArgAction::Set)]
+        tls_verify: Option<bool>,
         name: String,
     },
     /// Upload an image to a registry
     Push {
         #[arg(short, long)]
         quiet: bool,
+        /// Require HTTPS with a verified certificate (`=false`: allow plain HTTP and unverified
+        /// certificates for this registry) [default: the registries config; loopback insecure]
+        #[arg(long = "tls-verify", num_args = 0..=1, require_equals = true,
+              default_missing_value = "true", action = clap::ArgAction::Set)]
+        tls_verify: Option<bool>,
         name: String,
     },
     /// Log in to a registry
@@ -84,6 +94,11 @@ pub enum Command {
         password: Option<String>,
         #[arg(long = "password-stdin")]
         password_stdin: bool,
+        /// Require HTTPS with a verified certificate (`=false`: allow plain HTTP and unverified
+        /// certificates for this registry) [default: the registries config; loopback insecure]
+        #[arg(long = "tls-verify", num_args = 0..=1, require_equals = true,
+              default_missing_value = "true", action = clap::ArgAction::Set)]
+        tls_verify: Option<bool>,
         server: Option<String>,
     },
     /// Log out from a registry
@@ -131,11 +146,21 @@ pub enum ImageCommand {
         quiet: bool,
         #[arg(long)]
         platform: Option<String>,
+        /// Require HTTPS with a verified certificate (`=false`: allow plain HTTP and unverified
+        /// certificates for this registry) [default: the registries config; loopback insecure]
+        #[arg(long = "tls-verify", num_args = 0..=1, require_equals = true,
+              default_missing_value = "true", action = clap::ArgAction::Set)]
+        tls_verify: Option<bool>,
         name: String,
     },
     Push {
         #[arg(short, long)]
         quiet: bool,
+        /// Require HTTPS with a verified certificate (`=false`: allow plain HTTP and unverified
+        /// certificates for this registry) [default: the registries config; loopback insecure]
+        #[arg(long = "tls-verify", num_args = 0..=1, require_equals = true,
+              default_missing_value = "true", action = clap::ArgAction::Set)]
+        tls_verify: Option<bool>,
         name: String,
     },
     Rm(RmiArgs),

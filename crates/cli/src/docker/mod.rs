@@ -95,15 +95,23 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
         Command::Pull {
             quiet,
             platform,
+            tls_verify,
             name,
-        } => registry::pull(engine, &name, platform.as_deref(), quiet),
-        Command::Push { quiet, name } => registry::push(engine, &name, quiet),
+        } => registry::pull(engine, &name, platform.as_deref(), quiet, tls_verify),
+        Command::Push {
+            quiet,
+            tls_verify,
+            name,
+        } => registry::push(engine, &name, quiet, tls_verify),
         Command::Login {
             username,
             password,
             password_stdin,
+            tls_verify,
             server,
         } => registry::login(
+            engine,
+            tls_verify,
             server.as_deref(),
             username.as_deref(),
             password.as_deref(),
@@ -132,9 +140,14 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
             ImageCommand::Pull {
                 quiet,
                 platform,
+                tls_verify,
                 name,
-            } => registry::pull(engine, &name, platform.as_deref(), quiet),
-            ImageCommand::Push { quiet, name } => registry::push(engine, &name, quiet),
+            } => registry::pull(engine, &name, platform.as_deref(), quiet, tls_verify),
+            ImageCommand::Push {
+                quiet,
+                tls_verify,
+                name,
+            } => registry::push(engine, &name, quiet, tls_verify),
             ImageCommand::Rm(a) => images::rmi(engine, &a),
             ImageCommand::Import(a) => images::import(engine, &a),
             ImageCommand::Inspect(a) => containers::inspect(engine, &a, Some("image")),

@@ -16,8 +16,41 @@ use berth_registry::{
 
 use super::Failure;
 
-fn client() -> Client {
-    let config = ClientConfig {
+/// Where registries are configured: `/etc/berth/registries.json`, then `<root>/registries.json`
+/// (both read; either may be missing). The format is docker's daemon.json key:
+/// `{"insecure-registries": ["host:port", ...]}`.
+const SYSTEM_REGISTRIES_CONFIG: &str = "/etc/berth/registries.json";
+
+#[derive(serde::Deserialize, Default)]
+struct RegistriesConfig {
+    #[serde(default, rename = "insecure-registries")]
+    insecure_registries: Vec<String>,
+}
+
+fn insecure_registries(engine: &Engine) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for path in [
+        std::path::PathBuf::from(SYSTEM_REGISTRIES_CONFIG),
+        engine.paths.root().join("registries.json"),
+    ] {
+        let data = match std::fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(anyhow!("registries config {}: {e}", path.display())),
+        };
+        let config: RegistriesConfig = serde_json::from_slice(&data)
+            .map_err(|e| anyhow!("registries config {}: {e}", path.display()))?;
+        out.extend(config.insecure_registries);
+    }
+    Ok(out)
+}
+
+/// A client for talking to `registry`. `tls_verify` is the command line's `--tls-verify`:
+/// `false` lets this registry be spoken to over plain HTTP or unverified HTTPS, `true` insists
+/// on verified HTTPS even where the config or loopback would allow less; unset, the registries
+/// config and Docker's loopback rule decide.
+fn client(engine: &Engine, registry: &str, tls_verify: Option<bool>) -> Result<Client> {
+    let mut config = ClientConfig {
         timeout: std::env::var("BERTH_REGISTRY_TIMEOUT")
             .ok()
             .and_then(|s| s.parse().ok())
@@ -25,7 +58,12 @@ fn client() -> Client {
             .unwrap_or(Duration::from_secs(30)),
         ..Default::default()
     };
-    Client::new(config, CredentialStore::from_env())
+    match tls_verify {
+        None => config.insecure_registries = insecure_registries(engine)?,
+        Some(false) => config.insecure_registries = vec![registry.to_string()],
+        Some(true) => config.insecure_loopback = false,
+    }
+    Ok(Client::new(config, CredentialStore::from_env()))
 }
 
 fn short(d: &berth_image::Digest) -> &str {
@@ -38,6 +76,17 @@ pub fn pull_image(
     name: &str,
     platform: Option<&str>,
     quiet: bool,
+) -> Result<ImageRecord> {
+    pull_image_with(engine, name, platform, quiet, None)
+}
+
+/// [`pull_image`] with `--tls-verify`.
+pub fn pull_image_with(
+    engine: &Engine,
+    name: &str,
+    platform: Option<&str>,
+    quiet: bool,
+    tls_verify: Option<bool>,
 ) -> Result<ImageRecord> {
     let reference = Reference::parse(name).map_err(|e| anyhow!("invalid reference format: {e}"))?;
     let platform = platform
@@ -66,7 +115,7 @@ pub fn pull_image(
         }
         _ => {}
     };
-    let client = client();
+    let client = client(engine, reference.registry(), tls_verify)?;
     let resolved = client
         .resolve(&reference, &platform, Some(engine.images.content()))
         .map_err(|e| Failure::new(125, e.to_string()))?;
@@ -117,14 +166,20 @@ pub fn pull_image(
     Ok(record)
 }
 
-pub fn pull(engine: &Engine, name: &str, platform: Option<&str>, quiet: bool) -> Result<i32> {
-    pull_image(engine, name, platform, quiet)?;
+pub fn pull(
+    engine: &Engine,
+    name: &str,
+    platform: Option<&str>,
+    quiet: bool,
+    tls_verify: Option<bool>,
+) -> Result<i32> {
+    pull_image_with(engine, name, platform, quiet, tls_verify)?;
     let reference = Reference::parse(name).map_err(|e| anyhow!("{e}"))?;
     println!("{reference}");
     Ok(0)
 }
 
-pub fn push(engine: &Engine, name: &str, quiet: bool) -> Result<i32> {
+pub fn push(engine: &Engine, name: &str, quiet: bool, tls_verify: Option<bool>) -> Result<i32> {
     let reference = Reference::parse(name).map_err(|e| anyhow!("invalid reference format: {e}"))?;
     let image = engine.images.resolve(name).map_err(|_| {
         Failure::new(
@@ -157,7 +212,7 @@ pub fn push(engine: &Engine, name: &str, quiet: bool) -> Result<i32> {
         .chain(&image.repo_tags)
         .filter_map(|r| Reference::parse(r).ok())
         .find(|r| r.registry() == reference.registry() && r.repository() != reference.repository());
-    let digest = client()
+    let digest = client(engine, reference.registry(), tls_verify)?
         .push(
             &reference,
             engine.images.content(),
@@ -181,6 +236,8 @@ pub fn push(engine: &Engine, name: &str, quiet: bool) -> Result<i32> {
 }
 
 pub fn login(
+    engine: &Engine,
+    tls_verify: Option<bool>,
     registry: Option<&str>,
     username: Option<&str>,
     password: Option<&str>,
@@ -209,7 +266,7 @@ pub fn login(
     };
     let file = default_auth_file()
         .ok_or_else(|| anyhow!("no place for credentials: set HOME or BERTH_AUTH_FILE"))?;
-    client()
+    client(engine, registry, tls_verify)?
         .login(registry, &username, &password, &file)
         .map_err(|e| Failure::new(1, e.to_string()))?;
     println!("Login Succeeded");
