@@ -269,3 +269,93 @@ fn tls_verify_and_the_registries_config_choose_insecure_registries() {
     assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
     fresh.ok(&["pull", "-q", &plain_name]);
 }
+
+/// Runs `berth pull` with its stdout on a new pseudo-terminal; returns what the terminal got.
+fn pull_on_a_terminal(e: &Engine, name: &str) -> String {
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let mut child = e
+        .cmd()
+        .args(["pull", name])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::from(pty.slave))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut master = std::fs::File::from(pty.master);
+    // The child's copy of the slave is its only one: reading ends (EIO) when it exits.
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match std::io::Read::read(&mut master, &mut buf) {
+                Ok(0) | Err(_) => return out,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    });
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    String::from_utf8_lossy(&reader.join().unwrap()).into_owned()
+}
+
+#[test]
+fn pull_progress_is_redrawn_on_a_terminal_and_plain_elsewhere() {
+    if common::skip() {
+        return;
+    }
+    let reg = Registry::start();
+    let name = format!("{}/berth/bb:1", reg.addr());
+    let e = Engine::with_busybox();
+    e.ok(&["tag", "busybox", &name]);
+    e.ok(&["push", "-q", &name]);
+    let layer = {
+        let v: serde_json::Value =
+            serde_json::from_str(&e.ok(&["image", "inspect", &name])).unwrap();
+        v[0]["RootFS"]["Layers"][0].as_str().unwrap()[7..19].to_string()
+    };
+
+    let tty = Engine::new();
+    let screen = pull_on_a_terminal(&tty, &name);
+    // Rows are cleared and redrawn: the cursor goes up over the rows drawn before.
+    assert!(screen.contains("\x1b[2K"), "{screen:?}");
+    assert!(screen.contains("\x1b[1A"), "{screen:?}");
+    assert!(
+        screen.contains(&format!("{layer}: Downloading [")),
+        "{screen:?}"
+    );
+    let bytes = screen
+        .split(&format!("{layer}: Downloading ["))
+        .nth(1)
+        .unwrap();
+    let size =
+        common::engine::human_size(common::engine::file_size(&common::engine::busybox_tarball()));
+    assert!(bytes.contains(&format!("]  0B/{size}")), "{screen:?}");
+    assert!(
+        screen.contains(&format!("{layer}: Pull complete")),
+        "{screen:?}"
+    );
+    assert!(
+        screen.contains("Status: Downloaded newer image"),
+        "{screen:?}"
+    );
+
+    // Not a terminal: plain lines, each step once, no escape sequences.
+    let plain = Engine::new();
+    let out = plain.ok(&["pull", &name]);
+    assert!(!out.contains('\x1b'), "{out:?}");
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.starts_with(&format!("{layer}: ")))
+            .collect::<Vec<_>>(),
+        [
+            format!("{layer}: Download complete"),
+            format!("{layer}: Pull complete")
+        ],
+        "{out}"
+    );
+    // -q: only the name.
+    let quiet = Engine::new();
+    assert_eq!(quiet.ok(&["pull", "-q", &name]), format!("{name}\n"));
+}

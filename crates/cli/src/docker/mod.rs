@@ -7,6 +7,7 @@ mod containers;
 mod format;
 mod history;
 mod images;
+mod progress;
 mod prune;
 mod registry;
 mod run;

@@ -2,8 +2,7 @@
 //! unpacks each layer while it downloads (the registry client tees the stream into the content
 //! store and into the snapshot unpacker), all layers at once.
 
-use std::io::{BufRead, IsTerminal, Write};
-use std::sync::Mutex;
+use std::io::{BufRead, IsTerminal};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -14,6 +13,7 @@ use berth_registry::{
     PullOptions, PushOptions,
 };
 
+use super::progress::{Mode, PullDisplay};
 use super::Failure;
 
 /// Where registries are configured: `/etc/berth/registries.json`, then `<root>/registries.json`
@@ -94,27 +94,22 @@ pub fn pull_image_with(
         .transpose()
         .map_err(|e| anyhow!("{e}"))?
         .unwrap_or_else(berth_image::host_platform);
-    let out = Mutex::new(std::io::stdout());
-    let say = |line: String| {
-        if !quiet {
-            let mut o = out.lock().expect("stdout lock");
-            let _ = writeln!(o, "{line}");
-        }
+    let mode = if quiet {
+        Mode::Quiet
+    } else if std::io::stdout().is_terminal() {
+        Mode::Terminal
+    } else {
+        Mode::Lines
     };
+    let display = PullDisplay::new(mode, std::io::stdout());
+    let say = |line: String| display.say(&line);
     if let Some(tag) = reference.tag() {
         say(format!(
             "{tag}: Pulling from {}",
             reference.familiar_name().trim_start_matches("library/")
         ));
     }
-    let progress = |p: &Progress| match p {
-        Progress::Exists { digest, .. } => say(format!("{}: Already exists", short(digest))),
-        Progress::Done { digest, .. } => say(format!("{}: Download complete", short(digest))),
-        Progress::Retrying { digest, reason, .. } => {
-            say(format!("{}: Retrying ({reason})", short(digest)))
-        }
-        _ => {}
-    };
+    let progress = |p: &Progress| display.event(p);
     let client = client(engine, reference.registry(), tls_verify)?;
     let resolved = client
         .resolve(&reference, &platform, Some(engine.images.content()))
@@ -133,7 +128,7 @@ pub fn pull_image_with(
         snapshots
             .unpack(&chains[i], parent, &info.layer.diff_id, reader)
             .map_err(|e| Box::new(e) as berth_registry::HookError)?;
-        say(format!("{}: Pull complete", short(&info.layer.digest)));
+        display.unpacked(&info.layer.digest);
         Ok(())
     };
     let options = PullOptions {
