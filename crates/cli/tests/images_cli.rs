@@ -695,3 +695,45 @@ fn system_df_counts_shared_layers_once() {
         assert!(v.contains(section), "{v}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// many layers
+
+#[test]
+fn an_image_of_a_hundred_layers_runs() {
+    if common::skip() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut layers = vec![busybox_tarball()];
+    for i in 1..100 {
+        // Each layer adds a file and overwrites the one before it.
+        layers.push(layer_tar(
+            tmp.path(),
+            &format!("l{i}"),
+            &[
+                (&format!("layers/{i}"), format!("{i}\n").into_bytes()),
+                ("top", format!("layer {i}\n").into_bytes()),
+            ],
+        ));
+    }
+    let layout = tmp.path().join("layout");
+    oci_layout(&layout, &layers, json!({}), "deep:100");
+    let archive = tmp.path().join("deep.tar");
+    tar_dir(&layout, &archive);
+    let e = Engine::new();
+    e.ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert_eq!(e.snapshot_count(), 100);
+    let out = e.run(&[
+        "run",
+        "--rm",
+        "deep:100",
+        "sh",
+        "-c",
+        "ls /layers | wc -l; cat /top /layers/1 /layers/99",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "99\nlayer 99\n1\n99\n");
+    // The history shows every layer.
+    assert_eq!(e.ok(&["history", "-q", "deep:100"]).lines().count(), 100);
+}
