@@ -27,6 +27,7 @@ pub mod prune;
 pub mod record;
 pub mod rootfs;
 pub mod spec;
+pub mod usage;
 pub mod user;
 pub mod volumes;
 

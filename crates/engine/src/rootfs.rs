@@ -44,28 +44,41 @@ pub fn lowers(images: &ImageStore, rec: &ContainerRecord) -> Result<Vec<PathBuf>
         .map_err(berth_image::ImageError::from)?)
 }
 
-/// The overlay the runtime mounts as the container's root.
+/// The overlay the runtime mounts as the container's root: the image's snapshots (named by
+/// short links, relative to the snapshot root the mount is made from) under the container's
+/// writable layer.
 pub fn root_mount(
     images: &ImageStore,
     containers: &Containers,
     rec: &ContainerRecord,
 ) -> Result<RootMount> {
-    let mut lowers = lowers(images, rec)?;
-    if lowers.is_empty() {
-        // overlayfs needs a lower dir: an image without layers gets an empty one.
-        let empty = containers.dir(&rec.id).join("empty");
-        fs::create_dir_all(&empty).map_err(|e| Error::io(&empty, e))?;
-        lowers.push(empty);
-    }
-    let m = berth_image::OverlayMount {
-        lowers,
-        upper: Some(upper_dir(containers, &rec.id)),
-        work: Some(work_dir(containers, &rec.id)),
+    let upper_work = Some((
+        upper_dir(containers, &rec.id),
+        work_dir(containers, &rec.id),
+    ));
+    let m = match &rec.layer {
+        Some(top) => images
+            .snapshots()
+            .overlay(top, upper_work)
+            .map_err(berth_image::ImageError::from)?,
+        None => {
+            // overlayfs needs a lower dir: an image without layers gets an empty one.
+            let empty = containers.dir(&rec.id).join("empty");
+            fs::create_dir_all(&empty).map_err(|e| Error::io(&empty, e))?;
+            let (upper, work) = upper_work.unzip();
+            berth_image::OverlayMount {
+                lowers: vec![empty],
+                upper,
+                work,
+                cwd: None,
+            }
+        }
     };
     Ok(RootMount {
         fstype: "overlay".into(),
         source: "overlay".into(),
         data: m.options().map_err(berth_image::ImageError::from)?,
+        cwd: m.cwd,
     })
 }
 

@@ -275,6 +275,70 @@ impl ImageStore {
         })
     }
 
+    /// Unpacks every layer of the image manifest `manifest` (in the content store, with its
+    /// config and layer blobs) into its snapshot, several layers at once; layers already
+    /// unpacked are skipped. Returns the chain ids, bottom first. What [`ImageStore::register`]
+    /// needs before an image made from stored blobs (a loaded archive) can be recorded.
+    pub fn unpack_layers(&self, manifest: &Digest) -> Result<Vec<ChainId>> {
+        let data = self.content.get(manifest)?;
+        let refs: ManifestRefs =
+            serde_json::from_slice(&data).map_err(|e| ImageError::Manifest {
+                digest: manifest.clone(),
+                reason: e.to_string(),
+            })?;
+        let config_data = self.content.get(&refs.config.digest)?;
+        let config = ImageConfig::parse(&refs.config.digest, &config_data)?;
+        let diff_ids = &config.rootfs.diff_ids;
+        if diff_ids.len() != refs.layers.len() {
+            return Err(ImageError::Manifest {
+                digest: manifest.clone(),
+                reason: format!(
+                    "{} layers but the config lists {} diffIDs",
+                    refs.layers.len(),
+                    diff_ids.len()
+                ),
+            });
+        }
+        let chains = ChainId::chain(diff_ids);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let threads = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .min(refs.layers.len());
+        let unpack_one = |i: usize| -> Result<()> {
+            let parent = i.checked_sub(1).map(|p| &chains[p]);
+            let blob = self.content.open_blob(&refs.layers[i].digest)?;
+            self.snapshots.unpack(
+                &chains[i],
+                parent,
+                &diff_ids[i],
+                std::io::BufReader::new(blob),
+            )?;
+            Ok(())
+        };
+        std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        if i >= refs.layers.len() {
+                            return Ok(());
+                        }
+                        if let Err(e) = unpack_one(i) {
+                            // Stop the other workers from starting more layers.
+                            next.store(refs.layers.len(), std::sync::atomic::Ordering::SeqCst);
+                            return Err(e);
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("layer unpack thread panicked"))
+                .collect::<Result<Vec<()>>>()
+        })?;
+        Ok(chains)
+    }
+
     /// Finds an image the way Docker does: by name (`busybox`, `busybox:1`, `x@sha256:...`),
     /// else by full id or unique id prefix (with or without `sha256:`).
     pub fn resolve(&self, name: &str) -> Result<ImageRecord> {

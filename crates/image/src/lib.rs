@@ -4,7 +4,8 @@
 //! ([`ContentStore`]), references and manifests, image configs, the local image index
 //! ([`ImageStore`]), overlay snapshots per layer chain ([`Snapshots`]), applying layer tars onto a directory with Docker/OCI whiteouts while
 //! keeping every write inside that directory ([`apply_layer`]), and computing a layer tar from an
-//! overlay upper directory ([`write_diff`]).
+//! overlay upper directory ([`write_diff`]), and image archives in and out ([`archive`],
+//! [`load_images`]).
 //!
 //! Must not know: registries and the distribution protocol (the `registry` crate fetches blobs and
 //! hands them to the store as readers), or containers (the `engine` decides which layers make a
@@ -17,6 +18,7 @@ pub mod digest;
 pub mod images;
 pub mod import;
 pub mod layer;
+pub mod load;
 pub mod manifest;
 pub mod reference;
 pub mod snapshot;
@@ -31,6 +33,7 @@ pub use layer::{
     apply_layer, apply_layer_with, write_diff, write_diff_excluding, AppliedLayer, ApplyError,
     ApplyOptions, DiffError, SkippedXattr, WhiteoutMode,
 };
+pub use load::{load_images, LoadError, LoadedRecord};
 pub use manifest::{
     host_platform, select_platform, LayerCompression, ManifestError, Parsed, Platform,
 };

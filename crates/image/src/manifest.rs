@@ -362,6 +362,18 @@ impl Platform {
         self
     }
 
+    /// Whether an image made for `image` runs here: same OS and architecture, and for 32-bit
+    /// ARM a variant this one runs (other architectures' variants are CPU levels a config
+    /// rarely states and nothing here checks).
+    pub fn accepts(&self, image: &Platform) -> bool {
+        let image = image.clone().normalized();
+        self.compatible().iter().any(|p| {
+            p.os == image.os
+                && p.architecture == image.architecture
+                && (p.architecture != "arm" || p.variant == image.variant)
+        })
+    }
+
     /// The platforms that run on this one, best first: itself, then, for ARM, older variants.
     fn compatible(&self) -> Vec<Platform> {
         let me = self.clone().normalized();
@@ -687,5 +699,17 @@ mod tests {
         // An ARMv6 host cannot run v7.
         let v7 = index(&[("linux", "arm", Some("v7"))]);
         assert!(select_platform(&v7, &Platform::parse("linux/arm/v6").unwrap()).is_err());
+    }
+
+    #[test]
+    fn a_platform_accepts_what_it_runs() {
+        let amd64 = Platform::parse("linux/amd64").unwrap();
+        assert!(amd64.accepts(&Platform::new("linux", "x86_64", None)));
+        assert!(amd64.accepts(&Platform::new("linux", "amd64", Some("v3"))));
+        assert!(!amd64.accepts(&Platform::new("linux", "arm64", None)));
+        assert!(!amd64.accepts(&Platform::new("windows", "amd64", None)));
+        let v7 = Platform::parse("linux/arm/v7").unwrap();
+        assert!(v7.accepts(&Platform::new("linux", "arm", Some("v6"))));
+        assert!(!v7.accepts(&Platform::new("linux", "arm", Some("v8"))));
     }
 }

@@ -8,7 +8,13 @@
 //! into place, so a snapshot directory either is complete or does not exist; when two pulls
 //! unpack the same layer at once, the first rename wins and the other discards its copy.
 //!
-//! Mounting is the caller's: [`Snapshots::overlay`] returns the mount as data.
+//! Mounting is the caller's: [`Snapshots::overlay`] returns the mount as data. The kernel reads
+//! mount options from one page, which absolute lower-dir paths fill at about 50 layers; so
+//! `<root>/l/` holds a short symlink per snapshot (`l/<first 12 hex of the chain>` ->
+//! `../<chain-hex>/fs`, as containers/storage does), and the overlay names its lower dirs by
+//! those links, relative to the snapshot root, which the mount is made from (its working
+//! directory): 15 bytes a layer, so an image of about 260 layers still mounts (Docker stops
+//! at 128).
 
 use std::fs;
 use std::io::{self, Read};
@@ -91,17 +97,25 @@ struct Staged {
     meta: Meta,
 }
 
-/// An overlay mount, as data: `mount -t overlay overlay -o <options> <target>`.
+/// An overlay mount, as data: `mount -t overlay overlay -o <options> <target>`, made with
+/// `cwd` as the working directory when lower dirs are relative.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OverlayMount {
     /// Lower directories, topmost first.
     pub lowers: Vec<PathBuf>,
     pub upper: Option<PathBuf>,
     pub work: Option<PathBuf>,
+    /// What relative paths in `lowers` are relative to.
+    pub cwd: Option<PathBuf>,
 }
 
 /// The kernel reads mount options from one page.
 const MOUNT_OPTIONS_MAX: usize = 4095;
+/// The directory of short links to snapshot dirs, under the snapshot root.
+const LINKS: &str = "l";
+/// Hex digits of the chain id a short link is named by (48 bits: a clash needs millions of
+/// layers, and is handled by a longer name).
+const SHORT_LINK_LEN: usize = 12;
 
 impl OverlayMount {
     /// The `-o` string. Fails rather than letting the kernel truncate it.
@@ -146,6 +160,60 @@ impl Snapshots {
 
     fn ingest_dir(&self) -> PathBuf {
         self.root.join("ingest")
+    }
+
+    fn links_dir(&self) -> PathBuf {
+        self.root.join(LINKS)
+    }
+
+    /// The short link to the snapshot's `fs` dir, relative to the root (`l/0123456789ab`),
+    /// made if missing. Two chains whose first 12 hex digits agree get longer names.
+    fn short_link(&self, chain: &ChainId) -> Result<PathBuf, SnapshotError> {
+        let hex = chain.0.hex();
+        let target = PathBuf::from(format!("../{hex}/fs"));
+        let dir = self.links_dir();
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let mut len = SHORT_LINK_LEN;
+        loop {
+            let name = &hex[..len];
+            let link = dir.join(name);
+            match fs::read_link(&link) {
+                Ok(t) if t == target => return Ok(Path::new(LINKS).join(name)),
+                Ok(_) if len < hex.len() => len = (len + 4).min(hex.len()),
+                Ok(_) => {
+                    return Err(SnapshotError::Corrupt {
+                        chain: chain.clone(),
+                        reason: format!("{} points elsewhere", link.display()),
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    match std::os::unix::fs::symlink(&target, &link) {
+                        // Made, or made by a concurrent caller: either way, look again.
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(io_err(&link)(e)),
+                    }
+                }
+                Err(e) => return Err(io_err(&link)(e)),
+            }
+        }
+    }
+
+    /// Removes the snapshot's short links (any length).
+    fn remove_short_links(&self, chain: &ChainId) {
+        let hex = chain.0.hex();
+        let target = PathBuf::from(format!("../{hex}/fs"));
+        let mut len = SHORT_LINK_LEN;
+        while len <= hex.len() {
+            let link = self.links_dir().join(&hex[..len]);
+            if fs::read_link(&link).is_ok_and(|t| t == target) {
+                let _ = fs::remove_file(&link);
+            }
+            if len == hex.len() {
+                break;
+            }
+            len = (len + 4).min(hex.len());
+        }
     }
 
     fn dir(&self, chain: &ChainId) -> PathBuf {
@@ -306,18 +374,26 @@ impl Snapshots {
     }
 
     /// The overlay that shows the chain ending at `top`, with a writable `upper` and `work` when
-    /// given (a container), read-only otherwise.
+    /// given (a container), read-only otherwise. Lower dirs are named by their short links,
+    /// relative to the snapshot root (the mount's `cwd`).
     pub fn overlay(
         &self,
         top: &ChainId,
         upper_work: Option<(PathBuf, PathBuf)>,
     ) -> Result<OverlayMount, SnapshotError> {
-        let lowers = self.lower_dirs(top)?;
+        let mut lowers = Vec::new();
+        for chain in self.ancestry(top)? {
+            lowers.push(self.short_link(&chain)?);
+            if self.meta(&chain)?.opaque_root {
+                break;
+            }
+        }
         let (upper, work) = upper_work.unzip();
         Ok(OverlayMount {
             lowers,
             upper,
             work,
+            cwd: Some(self.root.clone()),
         })
     }
 
@@ -329,6 +405,9 @@ impl Snapshots {
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
                 continue;
             };
+            if name == LINKS {
+                continue;
+            }
             if let Ok(d) = Digest::parse(&format!("sha256:{name}")) {
                 let chain = ChainId(d);
                 if self.exists(&chain) {
@@ -342,6 +421,7 @@ impl Snapshots {
 
     /// Removes a snapshot. The caller makes sure nothing uses it (no image chain, no container).
     pub fn remove(&self, chain: &ChainId) -> Result<(), SnapshotError> {
+        self.remove_short_links(chain);
         let dir = self.dir(chain);
         // Rename first so a half-deleted tree is never taken for a complete snapshot.
         let doomed = self
@@ -389,6 +469,7 @@ mod tests {
             lowers: vec!["/s/2/fs".into(), "/s/1/fs".into()],
             upper: Some("/c/upper".into()),
             work: Some("/c/work".into()),
+            cwd: None,
         };
         assert_eq!(
             m.options().unwrap(),
@@ -398,10 +479,71 @@ mod tests {
             lowers: vec![PathBuf::from(format!("/{}", "x".repeat(120))); 40],
             upper: None,
             work: None,
+            cwd: None,
         };
         assert!(matches!(
             long.options(),
             Err(SnapshotError::TooManyLayers { layers: 40 })
         ));
+    }
+
+    #[test]
+    fn overlays_name_lowers_by_short_links_and_fit_250_layers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let snaps = Snapshots::open(
+            tmp.path()
+                .join("a-long-state-root-path-as-tests-have/snapshots"),
+        )
+        .unwrap();
+        let mut parent: Option<ChainId> = None;
+        for i in 0..250 {
+            let mut b = tar::Builder::new(Vec::new());
+            let mut h = tar::Header::new_gnu();
+            let data = format!("layer {i}\n");
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, format!("f{i}"), data.as_bytes())
+                .unwrap();
+            let tar = b.into_inner().unwrap();
+            let (chain, _) = snaps.unpack_new(parent.as_ref(), &tar[..]).unwrap();
+            parent = Some(chain);
+        }
+        let top = parent.unwrap();
+        let m = snaps
+            .overlay(&top, Some(("/c/upper".into(), "/c/work".into())))
+            .unwrap();
+        assert_eq!(m.lowers.len(), 250);
+        assert_eq!(m.cwd.as_deref(), Some(snaps.root.as_path()));
+        let opts = m.options().unwrap();
+        assert!(opts.len() < MOUNT_OPTIONS_MAX, "{}", opts.len());
+        // Each link leads from the root to the layer's own files, topmost first.
+        let first = snaps.root.join(&m.lowers[0]);
+        assert_eq!(
+            fs::read_to_string(first.join("f249")).unwrap(),
+            "layer 249\n"
+        );
+        assert_eq!(
+            fs::canonicalize(first).unwrap(),
+            fs::canonicalize(snaps.fs_dir(&top)).unwrap()
+        );
+        assert!(!snaps.list().unwrap().is_empty());
+        assert_eq!(snaps.list().unwrap().len(), 250);
+        // Removing a snapshot removes its link.
+        snaps.remove(&top).unwrap();
+        assert!(fs::symlink_metadata(snaps.root.join(&m.lowers[0])).is_err());
+    }
+
+    #[test]
+    fn a_clash_of_short_names_gets_a_longer_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let snaps = Snapshots::open(tmp.path()).unwrap();
+        let chain = ChainId(Digest::of(b"x"));
+        let hex = chain.0.hex().to_string();
+        fs::create_dir_all(snaps.links_dir()).unwrap();
+        std::os::unix::fs::symlink("../other/fs", snaps.links_dir().join(&hex[..12])).unwrap();
+        let link = snaps.short_link(&chain).unwrap();
+        assert_eq!(link, Path::new("l").join(&hex[..16]));
+        assert_eq!(snaps.short_link(&chain).unwrap(), link);
     }
 }

@@ -250,8 +250,16 @@ fn is_timeout(e: &ureq::Error) -> bool {
 /// Whether a transport error is worth another attempt. A timeout is not: a registry that did
 /// not answer within the timeout rarely does on a second try, and retrying would multiply the
 /// wait before the user sees the error. (A stalled blob body is resumed, see `pull`.)
+/// A TLS failure (a certificate that does not verify, a handshake refused) is not retried
+/// either: it will fail the same way. rustls reports it through an `InvalidData` I/O error.
 fn retryable(e: &ureq::Error) -> bool {
+    let tls = match e {
+        ureq::Error::Io(io) => io.kind() == io::ErrorKind::InvalidData,
+        ureq::Error::Rustls(_) | ureq::Error::Tls(_) => true,
+        _ => false,
+    };
     !is_timeout(e)
+        && !tls
         && matches!(
             e,
             ureq::Error::Io(_)
@@ -423,7 +431,7 @@ impl Client {
                     if !insecure {
                         if let RegistryError::Connect { reason, .. } = &mut err {
                             reason.push_str(&format!(
-                                " (if {} serves plain HTTP or a self-signed certificate, mark it insecure)",
+                                " (if {} serves plain HTTP or a self-signed certificate, mark it insecure: --tls-verify=false, or \"insecure-registries\" in registries.json)",
                                 target.registry
                             ));
                         }

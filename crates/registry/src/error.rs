@@ -91,6 +91,14 @@ pub enum RegistryError {
         repository: String,
         source: Box<ManifestError>,
     },
+    #[error("image with reference {reference} was found but does not match the specified platform: wanted {wanted}, actual: {actual}")]
+    PlatformMismatch {
+        /// The reference as given, in full.
+        reference: String,
+        /// Both as `os/arch[/variant]`.
+        wanted: String,
+        actual: String,
+    },
     #[error("{registry}/{repository}: invalid image config {digest}: {reason}")]
     Config {
         registry: String,

@@ -124,6 +124,12 @@ impl Default for PullOptions<'_> {
 #[derive(serde::Deserialize)]
 struct ConfigRootfs {
     rootfs: Rootfs,
+    #[serde(default)]
+    os: String,
+    #[serde(default)]
+    architecture: String,
+    #[serde(default)]
+    variant: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -219,10 +225,26 @@ impl Client {
             digest: config_digest.clone(),
             reason,
         };
-        let diff_ids = serde_json::from_slice::<ConfigRootfs>(&config_bytes)
-            .map_err(|e| config_err(e.to_string()))?
-            .rootfs
-            .diff_ids;
+        let parsed_config = serde_json::from_slice::<ConfigRootfs>(&config_bytes)
+            .map_err(|e| config_err(e.to_string()))?;
+        // A single-platform manifest names its platform only in the config: an image this
+        // host cannot run is refused before its layers are downloaded.
+        if index.is_none() && !parsed_config.os.is_empty() && !parsed_config.architecture.is_empty()
+        {
+            let actual = Platform::new(
+                &parsed_config.os,
+                &parsed_config.architecture,
+                parsed_config.variant.as_deref(),
+            );
+            if !platform.accepts(&actual) {
+                return Err(RegistryError::PlatformMismatch {
+                    reference: reference.to_string(),
+                    wanted: platform.clone().normalized().to_string(),
+                    actual: actual.to_string(),
+                });
+            }
+        }
+        let diff_ids = parsed_config.rootfs.diff_ids;
         if diff_ids.len() != parsed.layers().len() {
             return Err(config_err(format!(
                 "{} diff_ids for {} layers",

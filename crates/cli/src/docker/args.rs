@@ -70,12 +70,22 @@ pub enum Command {
         quiet: bool,
         #[arg(long)]
         platform: Option<String>,
+        /// Require HTTPS with a verified certificate (`=false`: allow plain HTTP and unverified
+        /// certificates for this registry) [default: the registries config; loopback insecure]
+        #[arg(long = "tls-verify", num_args = 0..=1, require_equals = true,
+              default_missing_value = "true", action = clap::ArgAction::Set)]
+        tls_verify: Option<bool>,
         name: String,
     },
     /// Upload an image to a registry
     Push {
         #[arg(short, long)]
         quiet: bool,
+        /// Require HTTPS with a verified certificate (`=false`: allow plain HTTP and unverified
+        /// certificates for this registry) [default: the registries config; loopback insecure]
+        #[arg(long = "tls-verify", num_args = 0..=1, require_equals = true,
+              default_missing_value = "true", action = clap::ArgAction::Set)]
+        tls_verify: Option<bool>,
         name: String,
     },
     /// Log in to a registry
@@ -86,6 +96,11 @@ pub enum Command {
         password: Option<String>,
         #[arg(long = "password-stdin")]
         password_stdin: bool,
+        /// Require HTTPS with a verified certificate (`=false`: allow plain HTTP and unverified
+        /// certificates for this registry) [default: the registries config; loopback insecure]
+        #[arg(long = "tls-verify", num_args = 0..=1, require_equals = true,
+              default_missing_value = "true", action = clap::ArgAction::Set)]
+        tls_verify: Option<bool>,
         server: Option<String>,
     },
     /// Log out from a registry
@@ -114,7 +129,13 @@ pub enum Command {
     Info(FormatArgs),
     /// Show the berth version information
     Version(FormatArgs),
-    /// Manage berth
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(LoadArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// Manage berth (info, disk usage, prune)
     #[command(subcommand)]
     System(SystemCommand),
     /// Manage containers
@@ -170,11 +191,21 @@ pub enum ImageCommand {
         quiet: bool,
         #[arg(long)]
         platform: Option<String>,
+        /// Require HTTPS with a verified certificate (`=false`: allow plain HTTP and unverified
+        /// certificates for this registry) [default: the registries config; loopback insecure]
+        #[arg(long = "tls-verify", num_args = 0..=1, require_equals = true,
+              default_missing_value = "true", action = clap::ArgAction::Set)]
+        tls_verify: Option<bool>,
         name: String,
     },
     Push {
         #[arg(short, long)]
         quiet: bool,
+        /// Require HTTPS with a verified certificate (`=false`: allow plain HTTP and unverified
+        /// certificates for this registry) [default: the registries config; loopback insecure]
+        #[arg(long = "tls-verify", num_args = 0..=1, require_equals = true,
+              default_missing_value = "true", action = clap::ArgAction::Set)]
+        tls_verify: Option<bool>,
         name: String,
     },
     Rm(RmiArgs),
@@ -184,6 +215,11 @@ pub enum ImageCommand {
         source: String,
         target: String,
     },
+    Save(SaveArgs),
+    Load(LoadArgs),
+    History(HistoryArgs),
+    /// Remove unused images
+    Prune(PruneArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -677,6 +713,8 @@ pub enum SystemCommand {
     Info(FormatArgs),
     /// Remove unused data
     Prune(SystemPruneArgs),
+    /// Show disk usage
+    Df(DfArgs),
 }
 
 #[derive(Debug, Args)]
@@ -687,7 +725,47 @@ pub struct FormatArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// docker-archive (what `docker save` writes) or oci-archive (an OCI image layout)
+    #[arg(long, default_value = "docker-archive")]
+    pub format: String,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Read from tar archive file, instead of STDIN
+    #[arg(short, long)]
+    pub input: Option<PathBuf>,
+    /// Suppress the load output (the loaded names are still printed, as with docker)
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Print sizes and dates in human readable format (`-H=false` for raw values)
+    #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub human: bool,
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    #[arg(long)]
+    pub format: Option<String>,
+    pub image: String,
+}
+
+#[derive(Debug, Args)]
 pub struct PruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
     /// Do not prompt for confirmation
     #[arg(short, long)]
     pub force: bool,
@@ -720,4 +798,11 @@ pub struct SystemPruneArgs {
     /// Provide filter values (e.g. "label=<key>=<value>")
     #[arg(long = "filter")]
     pub filter: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DfArgs {
+    /// Show detailed information on space usage
+    #[arg(short, long)]
+    pub verbose: bool,
 }

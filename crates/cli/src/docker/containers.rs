@@ -97,7 +97,7 @@ pub fn rename(engine: &Engine, old: &str, new: &str) -> Result<i32> {
 }
 
 /// The STATUS column: "Up 5 seconds", "Exited (0) 3 minutes ago", "Created".
-fn status_column(rec: &ContainerRecord) -> String {
+pub(super) fn status_column(rec: &ContainerRecord) -> String {
     match rec.observed_status() {
         Status::Running => format!(
             "Up {}",

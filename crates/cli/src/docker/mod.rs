@@ -1,14 +1,19 @@
 //! The docker-compatible commands: `berth run`, `ps`, `logs`, `images`... driving the engine
 //! in-process (no daemon).
 
+mod archive;
 mod args;
 mod attach;
 mod containers;
+mod disk;
 mod filesystem;
 mod format;
+mod history;
 mod images;
 mod live;
 mod network;
+mod progress;
+mod prune;
 mod registry;
 mod run;
 mod system;
@@ -103,15 +108,23 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
         Command::Pull {
             quiet,
             platform,
+            tls_verify,
             name,
-        } => registry::pull(engine, &name, platform.as_deref(), quiet),
-        Command::Push { quiet, name } => registry::push(engine, &name, quiet),
+        } => registry::pull(engine, &name, platform.as_deref(), quiet, tls_verify),
+        Command::Push {
+            quiet,
+            tls_verify,
+            name,
+        } => registry::push(engine, &name, quiet, tls_verify),
         Command::Login {
             username,
             password,
             password_stdin,
+            tls_verify,
             server,
         } => registry::login(
+            engine,
+            tls_verify,
             server.as_deref(),
             username.as_deref(),
             password.as_deref(),
@@ -126,6 +139,10 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
         Command::Top(a) => live::top(engine, &a),
         Command::Stats(a) => live::stats(engine, &a),
         Command::Update(a) => live::update(engine, &a),
+        Command::Save(a) => archive::save(engine, &a),
+        Command::Load(a) => archive::load(engine, &a),
+        Command::History(a) => history::history(engine, &a),
+        Command::System(SystemCommand::Df(a)) => disk::df(engine, &a),
         Command::Container(c) => match c {
             ContainerCommand::Ls(a) => containers::ps(engine, &a),
             ContainerCommand::Run(a) => run::run(engine, &a, false),
@@ -156,13 +173,22 @@ fn dispatch(engine: &Engine, cmd: Command) -> anyhow::Result<i32> {
             ImageCommand::Pull {
                 quiet,
                 platform,
+                tls_verify,
                 name,
-            } => registry::pull(engine, &name, platform.as_deref(), quiet),
-            ImageCommand::Push { quiet, name } => registry::push(engine, &name, quiet),
+            } => registry::pull(engine, &name, platform.as_deref(), quiet, tls_verify),
+            ImageCommand::Push {
+                quiet,
+                tls_verify,
+                name,
+            } => registry::push(engine, &name, quiet, tls_verify),
             ImageCommand::Rm(a) => images::rmi(engine, &a),
             ImageCommand::Import(a) => images::import(engine, &a),
             ImageCommand::Inspect(a) => containers::inspect(engine, &a, Some("image")),
             ImageCommand::Tag { source, target } => images::tag(engine, &source, &target),
+            ImageCommand::Save(a) => archive::save(engine, &a),
+            ImageCommand::Load(a) => archive::load(engine, &a),
+            ImageCommand::History(a) => history::history(engine, &a),
+            ImageCommand::Prune(a) => prune::prune(engine, &a),
         },
     }
 }

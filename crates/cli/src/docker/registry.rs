@@ -2,8 +2,7 @@
 //! unpacks each layer while it downloads (the registry client tees the stream into the content
 //! store and into the snapshot unpacker), all layers at once.
 
-use std::io::{BufRead, IsTerminal, Write};
-use std::sync::Mutex;
+use std::io::{BufRead, IsTerminal};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -14,10 +13,44 @@ use berth_registry::{
     PullOptions, PushOptions,
 };
 
+use super::progress::{Mode, PullDisplay};
 use super::Failure;
 
-fn client() -> Client {
-    let config = ClientConfig {
+/// Where registries are configured: `/etc/berth/registries.json`, then `<root>/registries.json`
+/// (both read; either may be missing). The format is docker's daemon.json key:
+/// `{"insecure-registries": ["host:port", ...]}`.
+const SYSTEM_REGISTRIES_CONFIG: &str = "/etc/berth/registries.json";
+
+#[derive(serde::Deserialize, Default)]
+struct RegistriesConfig {
+    #[serde(default, rename = "insecure-registries")]
+    insecure_registries: Vec<String>,
+}
+
+fn insecure_registries(engine: &Engine) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for path in [
+        std::path::PathBuf::from(SYSTEM_REGISTRIES_CONFIG),
+        engine.paths.root().join("registries.json"),
+    ] {
+        let data = match std::fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(anyhow!("registries config {}: {e}", path.display())),
+        };
+        let config: RegistriesConfig = serde_json::from_slice(&data)
+            .map_err(|e| anyhow!("registries config {}: {e}", path.display()))?;
+        out.extend(config.insecure_registries);
+    }
+    Ok(out)
+}
+
+/// A client for talking to `registry`. `tls_verify` is the command line's `--tls-verify`:
+/// `false` lets this registry be spoken to over plain HTTP or unverified HTTPS, `true` insists
+/// on verified HTTPS even where the config or loopback would allow less; unset, the registries
+/// config and Docker's loopback rule decide.
+fn client(engine: &Engine, registry: &str, tls_verify: Option<bool>) -> Result<Client> {
+    let mut config = ClientConfig {
         timeout: std::env::var("BERTH_REGISTRY_TIMEOUT")
             .ok()
             .and_then(|s| s.parse().ok())
@@ -25,7 +58,12 @@ fn client() -> Client {
             .unwrap_or(Duration::from_secs(30)),
         ..Default::default()
     };
-    Client::new(config, CredentialStore::from_env())
+    match tls_verify {
+        None => config.insecure_registries = insecure_registries(engine)?,
+        Some(false) => config.insecure_registries = vec![registry.to_string()],
+        Some(true) => config.insecure_loopback = false,
+    }
+    Ok(Client::new(config, CredentialStore::from_env()))
 }
 
 fn short(d: &berth_image::Digest) -> &str {
@@ -39,34 +77,40 @@ pub fn pull_image(
     platform: Option<&str>,
     quiet: bool,
 ) -> Result<ImageRecord> {
+    pull_image_with(engine, name, platform, quiet, None)
+}
+
+/// [`pull_image`] with `--tls-verify`.
+pub fn pull_image_with(
+    engine: &Engine,
+    name: &str,
+    platform: Option<&str>,
+    quiet: bool,
+    tls_verify: Option<bool>,
+) -> Result<ImageRecord> {
     let reference = Reference::parse(name).map_err(|e| anyhow!("invalid reference format: {e}"))?;
     let platform = platform
         .map(Platform::parse)
         .transpose()
         .map_err(|e| anyhow!("{e}"))?
         .unwrap_or_else(berth_image::host_platform);
-    let out = Mutex::new(std::io::stdout());
-    let say = |line: String| {
-        if !quiet {
-            let mut o = out.lock().expect("stdout lock");
-            let _ = writeln!(o, "{line}");
-        }
+    let mode = if quiet {
+        Mode::Quiet
+    } else if std::io::stdout().is_terminal() {
+        Mode::Terminal
+    } else {
+        Mode::Lines
     };
+    let display = PullDisplay::new(mode, std::io::stdout());
+    let say = |line: String| display.say(&line);
     if let Some(tag) = reference.tag() {
         say(format!(
             "{tag}: Pulling from {}",
             reference.familiar_name().trim_start_matches("library/")
         ));
     }
-    let progress = |p: &Progress| match p {
-        Progress::Exists { digest, .. } => say(format!("{}: Already exists", short(digest))),
-        Progress::Done { digest, .. } => say(format!("{}: Download complete", short(digest))),
-        Progress::Retrying { digest, reason, .. } => {
-            say(format!("{}: Retrying ({reason})", short(digest)))
-        }
-        _ => {}
-    };
-    let client = client();
+    let progress = |p: &Progress| display.event(p);
+    let client = client(engine, reference.registry(), tls_verify)?;
     let resolved = client
         .resolve(&reference, &platform, Some(engine.images.content()))
         .map_err(|e| Failure::new(125, e.to_string()))?;
@@ -84,7 +128,7 @@ pub fn pull_image(
         snapshots
             .unpack(&chains[i], parent, &info.layer.diff_id, reader)
             .map_err(|e| Box::new(e) as berth_registry::HookError)?;
-        say(format!("{}: Pull complete", short(&info.layer.digest)));
+        display.unpacked(&info.layer.digest);
         Ok(())
     };
     let options = PullOptions {
@@ -117,14 +161,20 @@ pub fn pull_image(
     Ok(record)
 }
 
-pub fn pull(engine: &Engine, name: &str, platform: Option<&str>, quiet: bool) -> Result<i32> {
-    pull_image(engine, name, platform, quiet)?;
+pub fn pull(
+    engine: &Engine,
+    name: &str,
+    platform: Option<&str>,
+    quiet: bool,
+    tls_verify: Option<bool>,
+) -> Result<i32> {
+    pull_image_with(engine, name, platform, quiet, tls_verify)?;
     let reference = Reference::parse(name).map_err(|e| anyhow!("{e}"))?;
     println!("{reference}");
     Ok(0)
 }
 
-pub fn push(engine: &Engine, name: &str, quiet: bool) -> Result<i32> {
+pub fn push(engine: &Engine, name: &str, quiet: bool, tls_verify: Option<bool>) -> Result<i32> {
     let reference = Reference::parse(name).map_err(|e| anyhow!("invalid reference format: {e}"))?;
     let image = engine.images.resolve(name).map_err(|_| {
         Failure::new(
@@ -157,7 +207,7 @@ pub fn push(engine: &Engine, name: &str, quiet: bool) -> Result<i32> {
         .chain(&image.repo_tags)
         .filter_map(|r| Reference::parse(r).ok())
         .find(|r| r.registry() == reference.registry() && r.repository() != reference.repository());
-    let digest = client()
+    let digest = client(engine, reference.registry(), tls_verify)?
         .push(
             &reference,
             engine.images.content(),
@@ -181,6 +231,8 @@ pub fn push(engine: &Engine, name: &str, quiet: bool) -> Result<i32> {
 }
 
 pub fn login(
+    engine: &Engine,
+    tls_verify: Option<bool>,
     registry: Option<&str>,
     username: Option<&str>,
     password: Option<&str>,
@@ -209,7 +261,7 @@ pub fn login(
     };
     let file = default_auth_file()
         .ok_or_else(|| anyhow!("no place for credentials: set HOME or BERTH_AUTH_FILE"))?;
-    client()
+    client(engine, registry, tls_verify)?
         .login(registry, &username, &password, &file)
         .map_err(|e| Failure::new(1, e.to_string()))?;
     println!("Login Succeeded");

@@ -1,10 +1,8 @@
-//! A private docker-compatible engine for end-to-end tests of the `berth` binary: its own root
-//! and run root, the busybox image imported, everything removed on drop.
+//! A private berth engine per test (its own root and run root, everything it started removed on
+//! drop), the busybox image tarball, and Debian's docker-registry on a free port.
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-
-use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 
 /// A private engine: its own root and run root, removed (with anything left running) on drop.
 pub struct Engine {
@@ -49,28 +47,59 @@ impl Engine {
         self.cmd().args(args).stdin(Stdio::null()).output().unwrap()
     }
 
+    /// Runs with `input` as standard input.
+    pub fn run_with_stdin(&self, args: &[&str], input: Stdio) -> Output {
+        self.cmd().args(args).stdin(input).output().unwrap()
+    }
+
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         assert!(
             out.status.success(),
             "berth {args:?} failed ({}): {}{}",
             out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            stdout(&out),
+            stderr(&out)
         );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        stdout(&out)
     }
 
-    pub fn inspect(&self, name: &str) -> Value {
-        let v: Value = serde_json::from_str(&self.ok(&["inspect", name])).unwrap();
+    pub fn inspect(&self, name: &str) -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&["inspect", name])).unwrap();
         v[0].clone()
+    }
+
+    /// The ids `images -q --no-trunc` lists.
+    pub fn image_ids(&self) -> Vec<String> {
+        self.ok(&["images", "-q", "--no-trunc"])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The full id (`sha256:...`) of an image.
+    pub fn inspect_id(&self, name: &str) -> String {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.ok(&["image", "inspect", name])).unwrap();
+        v[0]["Id"].as_str().unwrap().to_string()
+    }
+
+    /// The unpacked layer snapshots in the store.
+    pub fn snapshot_count(&self) -> usize {
+        std::fs::read_dir(self.root.path().join("image/snapshots"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().join("meta.json").is_file())
+                    .count()
+            })
+            .unwrap_or(0)
     }
 }
 
 impl Drop for Engine {
     fn drop(&mut self) {
         let ids = self.run(&["ps", "-aq", "--no-trunc"]);
-        for id in String::from_utf8_lossy(&ids.stdout).lines() {
+        for id in stdout(&ids).lines() {
             let _ = self.run(&["rm", "-f", id]);
         }
         // Unused networks go, and every idle bridge (the default one stays up after its
@@ -79,6 +108,14 @@ impl Drop for Engine {
         reap_monitors();
         super::reap_orphaned_inits();
     }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Reaps exited monitors this process inherited as a subreaper (never another test's
@@ -114,4 +151,134 @@ pub fn busybox_tarball() -> PathBuf {
         tar
     })
     .clone()
+}
+
+/// Debian's docker-registry on a free port with its own storage; killed on drop.
+pub struct Registry {
+    child: Child,
+    pub host: String,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Plain HTTP on 127.0.0.1.
+    pub fn start() -> Registry {
+        Self::start_on("127.0.0.1", false)
+    }
+
+    /// On `host` (an address of this machine); with `tls`, HTTPS with a self-signed
+    /// certificate for that address.
+    pub fn start_on(host: &str, tls: bool) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind((host, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let tls_yaml = if tls {
+            let (key, cert) = (dir.path().join("tls.key"), dir.path().join("tls.crt"));
+            let ok = Command::new("openssl")
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                ])
+                .args(["-subj", &format!("/CN={host}")])
+                .args(["-addext", &format!("subjectAltName=IP:{host}")])
+                .arg("-keyout")
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert)
+                .stderr(Stdio::null())
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "openssl req");
+            format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            )
+        } else {
+            String::new()
+        };
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}:{port}\n{tls_yaml}",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry (apt-get install docker-registry)");
+        super::wait_until("the registry to listen", 20, || {
+            std::net::TcpStream::connect((host, port)).is_ok()
+        });
+        Registry {
+            child,
+            host: host.to_string(),
+            port,
+            dir,
+        }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs skopeo (no signature policy, no credentials of this machine's user); panics with its
+/// output on failure.
+pub fn skopeo(args: &[&str]) -> String {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new("skopeo")
+        .arg("--insecure-policy")
+        .args(args)
+        .env("HOME", home.path())
+        .output()
+        .expect("skopeo");
+    assert!(out.status.success(), "skopeo {args:?}: {}", stderr(&out));
+    stdout(&out)
+}
+
+/// Docker's decimal sizes (`4.26MB`), as berth prints them.
+pub fn human_size(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < units.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    let p = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let t = format!("{v:.p$}");
+    let t = if t.contains('.') {
+        t.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        t
+    };
+    format!("{t}{}", units[i])
+}
+
+pub fn file_size(p: &Path) -> u64 {
+    std::fs::metadata(p).unwrap().len()
 }

@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{json, Value};
 
+pub mod http;
+
 pub const BUSYBOX: &str = "/bin/busybox";
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);

@@ -130,8 +130,8 @@ pub(super) fn ingest(input: impl Read, store: &ContentStore) -> Result<Ingested,
     let (_, input) = decompress(input).map_err(ArchiveError::Read)?;
     let mut archive = Archive::new(input);
     let mut out = Ingested::default();
-    for entry in archive.entries().map_err(ArchiveError::Read)? {
-        let mut entry = entry.map_err(ArchiveError::Read)?;
+    for (count, entry) in archive.entries().map_err(ArchiveError::Read)?.enumerate() {
+        let mut entry = entry.map_err(|e| bad_header(e, count))?;
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let refused = |reason: String| ArchiveError::Refused {
             entry: raw.clone(),
@@ -188,6 +188,25 @@ pub(super) fn ingest(input: impl Read, store: &ContentStore) -> Result<Ingested,
         }
     }
     Ok(out)
+}
+
+/// A tar header that does not parse: the archive is not a tar, or is damaged. tar's message
+/// quotes the raw header bytes, which are binary here: only its first clause is kept.
+fn bad_header(e: io::Error, entries: usize) -> ArchiveError {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        return ArchiveError::Read(e);
+    }
+    let text = e.to_string();
+    let reason = text.split(':').next().unwrap_or_default();
+    let reason: String = reason
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(80)
+        .collect();
+    ArchiveError::Read(io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("not a tar archive, or damaged after {entries} entries ({reason})"),
+    ))
 }
 
 /// Stores one file, checking its digest against the one its name carries.

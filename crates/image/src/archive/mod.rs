@@ -88,7 +88,7 @@ pub enum ArchiveError {
 }
 
 impl ArchiveError {
-    fn invalid(file: impl Into<String>, reason: impl ToString) -> Self {
+    pub(crate) fn invalid(file: impl Into<String>, reason: impl ToString) -> Self {
         Self::Invalid {
             file: file.into(),
             reason: reason.to_string(),

@@ -21,20 +21,29 @@ pub fn prepare(plan: &RootfsPlan, in_userns: bool, cgroupns: bool) -> Result<()>
         .ctx(|| "setting propagation of / in the container's mount namespace".into())?;
     // pivot_root needs the new root to be a mount point.
     match &plan.root_mount {
-        Some(m) => mount(
-            Some(m.source.as_str()),
-            &plan.rootfs,
-            Some(m.fstype.as_str()),
-            MsFlags::empty(),
-            Some(m.data.as_str()),
-        )
-        .ctx(|| {
-            format!(
-                "mounting the {} root on {}",
-                m.fstype,
-                plan.rootfs.display()
+        Some(m) => {
+            // The init's working directory is of no use before pivot_root; it is set later.
+            if let Some(cwd) = &m.cwd {
+                nix::unistd::chdir(cwd).ctx(|| format!("chdir to {}", cwd.display()))?;
+            }
+            mount(
+                Some(m.source.as_str()),
+                &plan.rootfs,
+                Some(m.fstype.as_str()),
+                MsFlags::empty(),
+                Some(m.data.as_str()),
             )
-        })?,
+            .ctx(|| {
+                format!(
+                    "mounting the {} root on {}",
+                    m.fstype,
+                    plan.rootfs.display()
+                )
+            })?;
+            if m.cwd.is_some() {
+                nix::unistd::chdir("/").ctx(|| "chdir to /".into())?;
+            }
+        }
         None => mount(
             Some(&plan.rootfs),
             &plan.rootfs,

@@ -66,6 +66,9 @@ pub struct RootMount {
     pub source: String,
     /// The `-o` data string.
     pub data: String,
+    /// The working directory for the mount call: relative paths in `data` (an overlay's short
+    /// lower-dir names, which keep a many-layer option string within one page) resolve here.
+    pub cwd: Option<PathBuf>,
 }
 
 impl RootfsPlan {
