@@ -128,26 +128,36 @@ pub fn reap_monitors() {
     }
 }
 
-/// A tarball of the busybox rootfs, made once per test process.
+/// A tarball of the busybox rootfs, shared by every test process: built once under a private
+/// name, then renamed into place (a racing process's rename just replaces an identical copy),
+/// so test runs leave one file behind, not a directory per process.
 pub fn busybox_tarball() -> PathBuf {
     static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     ONCE.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("berth-e2e-busybox-{}", std::process::id()));
-        let rootfs = dir.join("rootfs");
+        let tar = std::env::temp_dir().join("berth-e2e-busybox.tar");
+        if tar.exists() {
+            return tar;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("berth-e2e-busybox-")
+            .tempdir()
+            .unwrap();
+        let rootfs = dir.path().join("rootfs");
         std::fs::create_dir_all(&rootfs).unwrap();
         super::busybox_rootfs(&rootfs);
-        let tar = dir.join("busybox.tar");
+        let staged = dir.path().join("busybox.tar");
         let st = Command::new("tar")
             .args([
                 "-C",
                 rootfs.to_str().unwrap(),
                 "-cf",
-                tar.to_str().unwrap(),
+                staged.to_str().unwrap(),
                 ".",
             ])
             .status()
             .unwrap();
         assert!(st.success());
+        std::fs::rename(&staged, &tar).unwrap();
         tar
     })
     .clone()
