@@ -1,16 +1,15 @@
 //! End-to-end tests of the commands on a container's filesystem: diff, commit, export, cp.
 
 mod common;
-mod engine_env;
 
-use engine_env::{stderr, stdout, Engine};
+use common::engine::{stderr, stdout, Engine};
 
 #[test]
 fn diff_lists_additions_changes_and_deletions_of_stopped_and_running_containers() {
     if common::skip() {
         return;
     }
-    let e = Engine::with_busybox();
+    let e = Engine::with_busybox_files(&[("etc/motd", "welcome\n")]);
     e.ok(&[
         "run", "--name", "done", "-v", "/data", "busybox", "sh", "-c",
         "echo new > /etc/new; echo more >> /etc/passwd; rm /etc/motd; mkdir -p /var/cache/x; echo v > /data/v",
@@ -44,7 +43,7 @@ fn commit_makes_an_image_with_the_changes_deletions_and_config() {
     if common::skip() {
         return;
     }
-    let e = Engine::with_busybox();
+    let e = Engine::with_busybox_files(&[("etc/motd", "welcome\n")]);
     e.ok(&[
         "run",
         "--name",
@@ -151,7 +150,7 @@ fn export_writes_the_merged_rootfs_without_volumes_and_mounts_nothing() {
     if common::skip() {
         return;
     }
-    let e = Engine::with_busybox();
+    let e = Engine::with_busybox_files(&[("etc/motd", "welcome\n")]);
     e.ok(&[
         "run",
         "--name",
@@ -165,7 +164,7 @@ fn export_writes_the_merged_rootfs_without_volumes_and_mounts_nothing() {
     ]);
     let out = e.run(&["export", "x"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let names = engine_env::tar_names(&out.stdout);
+    let names = common::engine::tar_names(&out.stdout);
     for want in ["bin/busybox", "bin/sh", "etc/passwd", "etc/new", "data"] {
         assert!(
             names.iter().any(|n| n == want),
@@ -191,7 +190,7 @@ fn export_writes_the_merged_rootfs_without_volumes_and_mounts_nothing() {
     });
     let file = e.root.path().join("live.tar");
     e.ok(&["export", "-o", file.to_str().unwrap(), "live"]);
-    let names = engine_env::tar_names(&std::fs::read(&file).unwrap());
+    let names = common::engine::tar_names(&std::fs::read(&file).unwrap());
     assert!(names.iter().any(|n| n == "tmp/r"), "{names:?}");
     assert!(
         !names.iter().any(|n| n.starts_with("proc/")),
@@ -205,7 +204,7 @@ fn cp_copies_both_ways_with_dockers_path_rules() {
     if common::skip() {
         return;
     }
-    let e = Engine::with_busybox();
+    let e = Engine::with_busybox_files(&[("etc/motd", "welcome\n")]);
     let host = tempfile::tempdir().unwrap();
     let h = |p: &str| host.path().join(p).to_str().unwrap().to_string();
     e.detached(
@@ -280,7 +279,7 @@ fn cp_copies_both_ways_with_dockers_path_rules() {
     // Streams: `-` writes a tar of the source, and reads one into a directory.
     let out = e.run(&["cp", "c:/srv/d", "-"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let names = engine_env::tar_names(&out.stdout);
+    let names = common::engine::tar_names(&out.stdout);
     assert_eq!(names, ["d", "d/f", "d/sub", "d/sub/g"]);
     let out = e.run_with_input(&["cp", "-", "c:/tmp"], &out.stdout);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -314,7 +313,7 @@ fn cp_never_follows_a_container_symlink_out_to_the_host() {
     if common::skip() {
         return;
     }
-    let e = Engine::with_busybox();
+    let e = Engine::with_busybox_files(&[("etc/motd", "welcome\n")]);
     let host = tempfile::tempdir().unwrap();
     let marker = host.path().join("escaped");
     let secret = host.path().join("secret");

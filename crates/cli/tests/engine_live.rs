@@ -1,9 +1,8 @@
 //! End-to-end tests of the commands on running containers: top, stats, update.
 
 mod common;
-mod engine_env;
 
-use engine_env::{stderr, stdout, Engine};
+use common::engine::{stderr, stdout, Engine};
 
 /// The container's file `name` in whichever hierarchy has it (v1 controller dirs or v2).
 fn cgroup_file(id: &str, names: &[&str]) -> String {

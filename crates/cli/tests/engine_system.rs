@@ -2,9 +2,8 @@
 //! version, and `ps -s`.
 
 mod common;
-mod engine_env;
 
-use engine_env::{stdout, Engine};
+use common::engine::{stdout, Engine};
 
 #[test]
 fn container_prune_removes_stopped_containers_only_matching_filters() {

@@ -1,6 +1,7 @@
 //! A private berth engine per test (its own root and run root, everything it started removed on
 //! drop), the busybox image tarball, and Debian's docker-registry on a free port.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
@@ -34,6 +35,24 @@ impl Engine {
         e
     }
 
+    /// An engine whose `busybox:latest` also has `files` (path in the rootfs, content): a
+    /// variant of the shared image, built under the engine's own root.
+    pub fn with_busybox_files(files: &[(&str, &str)]) -> Engine {
+        let e = Engine::new();
+        let dir = e.root.path().join("busybox-src");
+        let rootfs = dir.join("rootfs");
+        std::fs::create_dir_all(&rootfs).unwrap();
+        super::busybox_rootfs(&rootfs);
+        for (path, content) in files {
+            std::fs::write(rootfs.join(path), content).unwrap();
+        }
+        let tar = dir.join("busybox.tar");
+        tar_dir(&rootfs, &tar);
+        e.ok(&["import", tar.to_str().unwrap(), "busybox"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+        e
+    }
+
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(super::berth());
         c.arg("--root")
@@ -50,6 +69,34 @@ impl Engine {
     /// Runs with `input` as standard input.
     pub fn run_with_stdin(&self, args: &[&str], input: Stdio) -> Output {
         self.cmd().args(args).stdin(input).output().unwrap()
+    }
+
+    /// Runs with the bytes `input` written to standard input.
+    pub fn run_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        let child = self
+            .cmd()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        feed_and_wait(child, input)
+    }
+
+    /// A detached container running `sh -c script`; returns its id.
+    pub fn detached(&self, name: &str, extra: &[&str], script: &str) -> String {
+        let mut args = vec!["run", "-d", "--name", name];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["busybox", "sh", "-c", script]);
+        self.ok(&args).trim().to_string()
+    }
+
+    /// Whether anything under this engine's root shows in the host's mount table.
+    pub fn mounts_anything(&self) -> bool {
+        let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        table.contains(self.root.path().to_str().unwrap())
+            || table.contains(self.runroot.path().to_str().unwrap())
     }
 
     pub fn ok(&self, args: &[&str]) -> String {
@@ -146,17 +193,7 @@ pub fn busybox_tarball() -> PathBuf {
         std::fs::create_dir_all(&rootfs).unwrap();
         super::busybox_rootfs(&rootfs);
         let staged = dir.path().join("busybox.tar");
-        let st = Command::new("tar")
-            .args([
-                "-C",
-                rootfs.to_str().unwrap(),
-                "-cf",
-                staged.to_str().unwrap(),
-                ".",
-            ])
-            .status()
-            .unwrap();
-        assert!(st.success());
+        tar_dir(&rootfs, &staged);
         std::fs::rename(&staged, &tar).unwrap();
         tar
     })
@@ -291,4 +328,48 @@ pub fn human_size(bytes: u64) -> String {
 
 pub fn file_size(p: &Path) -> u64 {
     std::fs::metadata(p).unwrap().len()
+}
+
+fn tar_dir(dir: &Path, tar: &Path) {
+    let st = Command::new("tar")
+        .args([
+            "-C",
+            dir.to_str().unwrap(),
+            "-cf",
+            tar.to_str().unwrap(),
+            ".",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success(), "tar of {}", dir.display());
+}
+
+/// Writes `input` to the child's stdin from a thread (so a child that writes a lot before
+/// reading cannot deadlock us) and collects its output.
+fn feed_and_wait(mut child: Child, input: &[u8]) -> Output {
+    let mut stdin = child.stdin.take().unwrap();
+    let data = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+/// The names in a tar stream, without a leading `./` or trailing `/`.
+pub fn tar_names(tar: &[u8]) -> Vec<String> {
+    let child = Command::new("tar")
+        .args(["-tf", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = feed_and_wait(child, tar);
+    assert!(out.status.success(), "tar -t failed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim_start_matches("./").trim_end_matches('/').to_string())
+        .filter(|l| !l.is_empty() && l != ".")
+        .collect()
 }
