@@ -41,26 +41,12 @@ pub struct Attached {
 /// production never share a link or a rule.
 pub fn open(paths: &Paths) -> Result<Networks> {
     let default_root = paths.root() == Path::new(DEFAULT_ROOT);
-    let table = if default_root {
-        "berth".to_string()
-    } else {
-        format!("berth_{}", &root_hash(paths.root())[..10])
-    };
     Ok(Networks::open(
         paths.root().join("networks"),
         default_root.then(|| "berth0".to_string()),
-        Box::new(Nftables::new(table)),
+        Box::new(Nftables::new(table_name(paths.root()))),
         Networks::default_pool()?,
     )?)
-}
-
-fn root_hash(root: &Path) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in root.as_os_str().as_encoded_bytes() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016x}")
 }
 
 /// The nft table name a state root's rules live in (for tests and `info`).
@@ -68,7 +54,8 @@ pub fn table_name(root: &Path) -> String {
     if root == Path::new(DEFAULT_ROOT) {
         "berth".into()
     } else {
-        format!("berth_{}", &root_hash(root)[..10])
+        let h = berth_network::short_hash(root.as_os_str().as_encoded_bytes());
+        format!("berth_{}", &h[..10])
     }
 }
 
@@ -174,16 +161,8 @@ impl Engine {
     pub(crate) fn serve_dns(&self, id: &str, sock: UdpSocket) -> Result<DnsServer> {
         let networks = Arc::new(open(&self.paths)?);
         let id = id.to_string();
-        let resolver: Arc<berth_network::dns::Resolver> = Arc::new(move |name: &str| {
-            let mut addrs = Vec::new();
-            for n in networks.list().ok()?.into_iter().filter(|n| n.dns) {
-                let eps = networks.endpoints(&n.id).ok()?;
-                if eps.iter().any(|e| e.container_id == id) {
-                    addrs.extend(networks.lookup(&n.id, name));
-                }
-            }
-            (!addrs.is_empty()).then_some(addrs)
-        });
+        let resolver: Arc<berth_network::dns::Resolver> =
+            Arc::new(move |name: &str| networks.resolve(&id, name));
         DnsServer::spawn(sock, resolver, berth_network::dns::host_upstreams())
             .map_err(|e| Error::Other(format!("starting the container's DNS resolver: {e}")))
     }

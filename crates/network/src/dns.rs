@@ -17,10 +17,10 @@ const TYPE_A: u16 = 1;
 const CLASS_IN: u16 = 1;
 const TTL: u32 = 600;
 const RCODE_SERVFAIL: u8 = 2;
-const RCODE_NXDOMAIN: u8 = 3;
 
-/// Answers for names of the container's networks: `None` when the name is not one of them.
-pub type Resolver = dyn Fn(&str) -> Option<Vec<Ipv4Addr>> + Send + Sync;
+/// The addresses of a name of the container's networks; empty when the name is not one of
+/// them (it is then forwarded).
+pub type Resolver = dyn Fn(&str) -> Vec<Ipv4Addr> + Send + Sync;
 
 /// A parsed query: its id, the question's name, type and class, and where the question ends.
 #[derive(Debug, PartialEq, Eq)]
@@ -117,19 +117,7 @@ pub fn host_upstreams() -> Vec<SocketAddr> {
 
 /// Opens the resolver's UDP socket on 127.0.0.11:53 inside the namespace `netns`.
 pub fn bind_in(netns: BorrowedFd<'_>) -> std::io::Result<UdpSocket> {
-    use std::os::fd::AsRawFd;
-    let raw = netns.as_raw_fd();
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            // SAFETY: setns of this short-lived thread only.
-            if unsafe { libc::setns(raw, libc::CLONE_NEWNET) } != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            UdpSocket::bind((ADDRESS, 53))
-        })
-        .join()
-        .unwrap_or_else(|_| Err(std::io::Error::other("dns bind thread panicked")))
-    })
+    crate::netlink::in_namespace(netns, || UdpSocket::bind((ADDRESS, 53)))
 }
 
 /// A running resolver; dropping it stops and joins its thread (so the monitor is back to one
@@ -191,12 +179,11 @@ fn serve(sock: &UdpSocket, resolver: &Resolver, upstreams: &[SocketAddr], stop: 
         let Some(q) = parse_query(query) else {
             continue;
         };
-        let reply = match resolver(&q.name) {
-            Some(addrs) if addrs.is_empty() => error_reply(query, &q, RCODE_NXDOMAIN),
-            Some(addrs) => answer(query, &q, &addrs),
-            None => {
-                forward(query, upstreams).unwrap_or_else(|| error_reply(query, &q, RCODE_SERVFAIL))
-            }
+        let addrs = resolver(&q.name);
+        let reply = if addrs.is_empty() {
+            forward(query, upstreams).unwrap_or_else(|| error_reply(query, &q, RCODE_SERVFAIL))
+        } else {
+            answer(query, &q, &addrs)
         };
         let _ = sock.send_to(&reply, peer);
     }
@@ -268,6 +255,71 @@ mod tests {
         let r = answer(&m, &q, &[Ipv4Addr::new(10, 1, 0, 2)]);
         assert_eq!(u16::from_be_bytes([r[6], r[7]]), 0);
         assert_eq!(r.len(), m.len());
+    }
+
+    /// Sends `q` to `server` and returns the reply.
+    fn ask(server: SocketAddr, q: &[u8]) -> Vec<u8> {
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.send_to(q, server).unwrap();
+        let mut buf = [0u8; 512];
+        let n = c.recv(&mut buf).unwrap();
+        buf[..n].to_vec()
+    }
+
+    fn a_record(reply: &[u8]) -> Option<Ipv4Addr> {
+        (u16::from_be_bytes([reply[6], reply[7]]) > 0).then(|| {
+            let t = &reply[reply.len() - 4..];
+            Ipv4Addr::new(t[0], t[1], t[2], t[3])
+        })
+    }
+
+    #[test]
+    fn serves_local_names_and_forwards_the_rest() {
+        // A fake upstream answering every query with 192.0.2.99.
+        let upstream = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let up_addr = upstream.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while let Ok((n, peer)) = upstream.recv_from(&mut buf) {
+                let q = parse_query(&buf[..n]).unwrap();
+                let r = answer(&buf[..n], &q, &[Ipv4Addr::new(192, 0, 2, 99)]);
+                let _ = upstream.send_to(&r, peer);
+            }
+        });
+        // An upstream that is not there: the port of a socket just closed.
+        let dead = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+
+        let resolver: Arc<Resolver> = Arc::new(|name: &str| {
+            if name == "web" {
+                vec![Ipv4Addr::new(10, 1, 0, 2)]
+            } else {
+                Vec::new()
+            }
+        });
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = sock.local_addr().unwrap();
+        let server = DnsServer::spawn(sock, Arc::clone(&resolver), vec![dead, up_addr]).unwrap();
+        assert_eq!(
+            a_record(&ask(addr, &query("web", TYPE_A))),
+            Some(Ipv4Addr::new(10, 1, 0, 2))
+        );
+        assert_eq!(
+            a_record(&ask(addr, &query("example.org", TYPE_A))),
+            Some(Ipv4Addr::new(192, 0, 2, 99)),
+            "forwarded past the dead upstream"
+        );
+        drop(server);
+
+        // With no upstream that answers: SERVFAIL, not silence.
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = sock.local_addr().unwrap();
+        let _server = DnsServer::spawn(sock, resolver, vec![dead]).unwrap();
+        let r = ask(addr, &query("example.org", TYPE_A));
+        assert_eq!(r[3] & 0x0f, RCODE_SERVFAIL);
     }
 
     #[test]

@@ -44,7 +44,6 @@ pub struct PortRule {
     pub host_port: u16,
     pub container_ip: Ipv4Addr,
     pub container_port: u16,
-    pub bridge: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -62,11 +62,12 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A short stable hash (FNV-1a) for names derived from paths and ids.
-fn short_hash(s: &str) -> String {
+/// A stable 16-hex-digit hash (FNV-1a) for names derived from paths and ids (link and table
+/// names must be short; this is for uniqueness, not security).
+pub fn short_hash(bytes: &[u8]) -> String {
     let mut h: u64 = 0xcbf29ce484222325;
-    for b in s.bytes() {
-        h ^= u64::from(b);
+    for b in bytes {
+        h ^= u64::from(*b);
         h = h.wrapping_mul(0x100000001b3);
     }
     format!("{h:016x}")

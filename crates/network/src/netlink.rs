@@ -293,21 +293,9 @@ impl Netlink {
         Ok(Self { fd, seq: 1 })
     }
 
-    /// A socket inside the network namespace `ns` (the caller's own namespace is untouched:
-    /// the socket is made by a thread that enters `ns` and then ends).
+    /// A socket inside the network namespace `ns`.
     pub fn in_netns(ns: BorrowedFd<'_>) -> io::Result<Self> {
-        let raw = ns.as_raw_fd();
-        std::thread::scope(|s| {
-            s.spawn(move || {
-                // SAFETY: setns of this thread alone; it exits right after.
-                if unsafe { libc::setns(raw, libc::CLONE_NEWNET) } != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                Self::open()
-            })
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("netlink thread panicked")))
-        })
+        in_namespace(ns, Self::open)
     }
 
     /// Sends the requests in one write and checks every ack; the first failure is returned
@@ -339,8 +327,7 @@ impl Netlink {
                 pending -= 1;
                 let errno = i32::from_ne_bytes(payload[0..4].try_into().unwrap_or([0; 4]));
                 if errno != 0 && failure.is_none() {
-                    let e = io::Error::from_raw_os_error(-errno);
-                    failure = Some(io::Error::new(e.kind(), format!("{}: {e}", whats[idx])));
+                    failure = Some(kernel_error(-errno, &whats[idx]));
                 }
             }
         }
@@ -365,8 +352,7 @@ impl Netlink {
                     if errno == -libc::ENODEV {
                         return Ok(None);
                     }
-                    let e = io::Error::from_raw_os_error(-errno);
-                    return Err(io::Error::new(e.kind(), format!("{what}: {e}")));
+                    return Err(kernel_error(-errno, &what));
                 }
                 if kind == RTM_NEWLINK && payload.len() >= 16 {
                     let idx = i32::from_ne_bytes(payload[4..8].try_into().unwrap());
@@ -399,8 +385,7 @@ impl Netlink {
                     NLMSG_ERROR => {
                         let errno = i32::from_ne_bytes(payload[0..4].try_into().unwrap_or([0; 4]));
                         if errno != 0 {
-                            let e = io::Error::from_raw_os_error(-errno);
-                            return Err(io::Error::new(e.kind(), format!("listing routes: {e}")));
+                            return Err(kernel_error(-errno, "listing routes"));
                         }
                     }
                     RTM_NEWROUTE if payload.len() >= 12 => {
@@ -449,6 +434,66 @@ impl Netlink {
             }
         }
     }
+}
+
+/// Runs `f` on a short-lived thread that has entered the network namespace `ns`, so the
+/// caller's own namespace is untouched. Sockets `f` opens stay in `ns` for their life.
+pub fn in_namespace<T: Send>(
+    ns: BorrowedFd<'_>,
+    f: impl FnOnce() -> io::Result<T> + Send,
+) -> io::Result<T> {
+    let raw = ns.as_raw_fd();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            // SAFETY: setns of this thread alone; it exits right after `f`.
+            if unsafe { libc::setns(raw, libc::CLONE_NEWNET) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            f()
+        })
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))
+    })
+}
+
+/// The kernel's answer to a request: what the request was doing, and the errno, which stays
+/// readable through `errno()` (an `io::Error` with a message loses its raw os error).
+#[derive(Debug)]
+struct KernelError {
+    errno: i32,
+    what: String,
+}
+
+impl std::fmt::Display for KernelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {}",
+            self.what,
+            io::Error::from_raw_os_error(self.errno)
+        )
+    }
+}
+
+impl std::error::Error for KernelError {}
+
+fn kernel_error(errno: i32, what: &str) -> io::Error {
+    io::Error::new(
+        io::Error::from_raw_os_error(errno).kind(),
+        KernelError {
+            errno,
+            what: what.to_string(),
+        },
+    )
+}
+
+/// The errno of a failed request (or of a plain os error).
+pub fn errno(e: &io::Error) -> Option<i32> {
+    e.raw_os_error().or_else(|| {
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<KernelError>())
+            .map(|k| k.errno)
+    })
 }
 
 fn parse_route(payload: &[u8]) -> Option<Route4> {
@@ -545,6 +590,18 @@ mod tests {
         assert_eq!(a[0], (IFLA_IFNAME, &b"br-test\0"[..]));
         let info = a.iter().find(|(t, _)| *t == IFLA_LINKINFO).unwrap().1;
         assert_eq!(attrs(info)[0], (IFLA_INFO_KIND, &b"bridge\0"[..]));
+    }
+
+    #[test]
+    fn kernel_errors_keep_their_errno_and_say_what_failed() {
+        let e = kernel_error(libc::ENODEV, "deleting link vb1");
+        assert_eq!(errno(&e), Some(libc::ENODEV));
+        assert!(e.to_string().starts_with("deleting link vb1: "), "{e}");
+        assert_eq!(
+            errno(&io::Error::from_raw_os_error(libc::EEXIST)),
+            Some(libc::EEXIST)
+        );
+        assert_eq!(errno(&io::Error::other("x")), None);
     }
 
     #[test]

@@ -160,7 +160,6 @@ mod tests {
                 host_port: 18080,
                 container_ip: "10.1.0.2".parse().unwrap(),
                 container_port: 80,
-                bridge: "br-a".into(),
             }],
         };
         let s = Nftables::new("berth").script(&state);

@@ -62,7 +62,6 @@ impl Network {
 /// A container's attachment to a network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Endpoint {
-    pub network_id: String,
     pub container_id: String,
     pub container_name: String,
     pub aliases: Vec<String>,
@@ -433,22 +432,30 @@ impl Networks {
         Ok(self.state(&n.id)?.active.map(|a| (a.subnet, a.gateway)))
     }
 
-    /// The addresses `name` resolves to on network `id`: a container name, an alias or a
-    /// container id prefix of 12 or more characters.
-    pub fn lookup(&self, id: &str, name: &str) -> Vec<Ipv4Addr> {
-        let Ok(st) = self.state(id) else {
-            return Vec::new();
-        };
+    /// What `name` resolves to for container `container_id`: the addresses of the endpoints
+    /// named so (container name, alias, or a container id prefix of 12 or more characters) on
+    /// the DNS-enabled networks the container is on. Read without the lock: state files are
+    /// replaced by rename, so a reader sees one whole version.
+    pub fn resolve(&self, container_id: &str, name: &str) -> Vec<Ipv4Addr> {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
-        st.endpoints
-            .values()
-            .filter(|e| {
-                e.container_name.eq_ignore_ascii_case(&name)
-                    || e.aliases.iter().any(|a| a.eq_ignore_ascii_case(&name))
-                    || (name.len() >= 12 && e.container_id.starts_with(&name))
-            })
-            .map(|e| e.ip)
-            .collect()
+        let mut out = Vec::new();
+        for n in self.list_raw().unwrap_or_default().iter().filter(|n| n.dns) {
+            let Ok(st) = self.state(&n.id) else { continue };
+            if !st.endpoints.contains_key(container_id) {
+                continue;
+            }
+            out.extend(
+                st.endpoints
+                    .values()
+                    .filter(|e| {
+                        e.container_name.eq_ignore_ascii_case(&name)
+                            || e.aliases.iter().any(|a| a.eq_ignore_ascii_case(&name))
+                            || (name.len() >= 12 && e.container_id.starts_with(&name))
+                    })
+                    .map(|e| e.ip),
+            );
+        }
+        out
     }
 
     /// Takes an address (and host ports) for a container on `network`, bringing the network's
@@ -550,7 +557,6 @@ impl Networks {
         };
         let ports = self.resolve_ports(&req.ports)?;
         Ok(Endpoint {
-            network_id: network.id.clone(),
             container_id: req.container_id.clone(),
             container_name: req.container_name.clone(),
             aliases: req.aliases.clone(),
@@ -853,7 +859,6 @@ impl Networks {
                         host_port: p.host_port,
                         container_ip: e.ip,
                         container_port: p.container_port,
-                        bridge: n.bridge.clone(),
                     });
                 }
             }
@@ -896,7 +901,7 @@ fn valid_name(n: &str) -> bool {
 /// The host end of a container's veth on a network: unique per (container, network) and
 /// within the kernel's 15 bytes.
 fn veth_name(container_id: &str, network_id: &str) -> String {
-    let h = crate::short_hash(&format!("{container_id}/{network_id}"));
+    let h = crate::short_hash(format!("{container_id}/{network_id}").as_bytes());
     format!("vb{}", &h[..12])
 }
 
@@ -917,16 +922,10 @@ fn link_exists(name: &str) -> Result<bool> {
 fn delete_link(name: &str) -> Result<()> {
     let mut nl = Netlink::open().map_err(|e| Error::io("opening netlink", e))?;
     match nl.run(vec![netlink::delete_link(name)]) {
-        Ok(()) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(()),
-        Err(e) => {
-            // `run` wraps the errno in its message; look at the text for ENODEV too.
-            if e.to_string().contains("No such device") {
-                Ok(())
-            } else {
-                Err(Error::io(format!("deleting link {name}"), e))
-            }
+        Err(e) if netlink::errno(&e) != Some(libc::ENODEV) => {
+            Err(Error::io(format!("deleting link {name}"), e))
         }
+        _ => Ok(()),
     }
 }
 

@@ -102,12 +102,7 @@ fn predefined(engine: &Engine) -> Vec<(String, String, String)> {
         .iter()
         .map(|name| {
             let seed = format!("{}/{name}", engine.paths.root().display());
-            let mut h: u64 = 0xcbf29ce484222325;
-            for b in seed.bytes() {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x100000001b3);
-            }
-            let id = format!("{h:016x}").repeat(4);
+            let id = berth_network::short_hash(seed.as_bytes()).repeat(4);
             let driver = if *name == "host" { "host" } else { "null" };
             (id, name.to_string(), driver.to_string())
         })
