@@ -333,7 +333,17 @@ fn default_bridge_gives_an_address_a_route_and_cleans_up() {
         "{out}"
     );
     // A monitor killed with its container leaves an endpoint; rm releases it.
-    e.ok(&["run", "-d", "--name", "k", "busybox", "sleep", "60"]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "k",
+        "-p",
+        "127.0.0.1:18081:80",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
     let doc = e.inspect("k");
     let veth = doc["NetworkSettings"]["Networks"]["bridge"]["EndpointID"]
         .as_str()
@@ -358,9 +368,24 @@ fn default_bridge_gives_an_address_a_route_and_cleans_up() {
     });
     common::engine::reap_monitors();
     common::reap_orphaned_inits();
+    // The dead container's host port is free for the next command that asks for it...
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "k2",
+        "-p",
+        "127.0.0.1:18081:80",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    // ...and `ps` frees its endpoint: the veth goes (if the kernel has not already).
     e.ok(&["ps", "-a"]);
-    e.ok(&["rm", "-f", "k"]);
-    assert!(!links().contains(&veth), "{veth} released by rm");
+    common::wait_until("the dead container's veth to go", 10, || {
+        !links().contains(&veth)
+    });
+    e.ok(&["rm", "-f", "k", "k2"]);
     e.ok(&["network", "prune", "-f"]);
     assert!(!links().contains(&bridge));
     assert!(!table_exists(&e));

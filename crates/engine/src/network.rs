@@ -82,6 +82,10 @@ impl Engine {
         };
         let mut out: Vec<Attached> = Vec::new();
         let ports = self.published(rec)?;
+        if !ports.is_empty() {
+            // Host ports held by a container whose monitor was killed are free again.
+            let _ = self.sweep_networks();
+        }
         for (i, a) in list.iter().enumerate() {
             match self.reserve_one(rec, a, if i == 0 { ports.clone() } else { Vec::new() }, i) {
                 Ok(att) => out.push(att),

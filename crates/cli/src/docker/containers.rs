@@ -145,6 +145,8 @@ fn matches_filter(rec: &ContainerRecord, filter: &str) -> Result<bool> {
 }
 
 pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
+    // Endpoints of containers that died without releasing them (a killed monitor) go now.
+    let _ = engine.sweep_networks();
     let mut recs: Vec<ContainerRecord> = engine.containers.list()?;
     let show_all = a.all || a.last.is_some() || a.latest;
     if !show_all {
