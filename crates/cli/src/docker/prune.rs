@@ -1,5 +1,6 @@
 //! `image prune`: removes dangling images (no name left), or with `-a` every image no container
-//! uses, then collects the blobs and snapshots nothing references any more.
+//! uses, then collects the blobs and snapshots nothing references any more. Also the pieces
+//! every prune command shares: the question, the `until` filter, the "Deleted ..." sections.
 
 use std::io::{BufRead, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -60,15 +61,17 @@ fn parse_duration(s: &str) -> Option<Duration> {
     Some(Duration::from_secs_f64(total))
 }
 
-/// `until`: an RFC 3339 time, Unix seconds, or a duration before now.
-fn parse_until(v: &str) -> Option<SystemTime> {
+/// `until`: an RFC 3339 time, Unix seconds, or a Go duration before now.
+pub(super) fn parse_until(v: &str) -> Result<SystemTime> {
     if let Some(t) = berth_sys::time::parse_rfc3339(v) {
-        return Some(t);
+        return Ok(t);
     }
     if let Ok(secs) = v.parse::<f64>() {
-        return Some(UNIX_EPOCH + Duration::from_secs_f64(secs));
+        return Ok(UNIX_EPOCH + Duration::from_secs_f64(secs));
     }
-    parse_duration(v).and_then(|d| SystemTime::now().checked_sub(d))
+    parse_duration(v)
+        .and_then(|d| SystemTime::now().checked_sub(d))
+        .ok_or_else(|| anyhow!("invalid until filter: {v:?}"))
 }
 
 impl Filters {
@@ -79,10 +82,7 @@ impl Filters {
                 .split_once('=')
                 .ok_or_else(|| anyhow!("bad format of filter (expected name=value): {arg}"))?;
             match k {
-                "until" => {
-                    f.until =
-                        Some(parse_until(v).ok_or_else(|| anyhow!("invalid until filter: {v:?}"))?)
-                }
+                "until" => f.until = Some(parse_until(v)?),
                 "label" => f.labels.push(parse_label(v)),
                 "label!" => f.not_labels.push(parse_label(v)),
                 _ => bail!("invalid filter '{k}'"),
@@ -114,31 +114,42 @@ impl Filters {
     }
 }
 
-/// Docker's question; true when the user answers yes.
-fn confirm(all: bool) -> bool {
-    let what = if all {
-        "all images without at least one container associated to them"
-    } else {
-        "all dangling images"
-    };
-    print!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
+/// Asks Docker's question (`warning`, then "Are you sure...") on the terminal; true for yes.
+pub(super) fn confirm(warning: &str) -> bool {
+    print!("{warning}\nAre you sure you want to continue? [y/N] ");
     let _ = std::io::stdout().flush();
     let mut answer = String::new();
     let _ = std::io::stdin().lock().read_line(&mut answer);
     matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
 }
 
-pub fn prune(engine: &Engine, a: &PruneArgs) -> Result<i32> {
-    let filters = Filters::parse(&a.filter)?;
-    if !a.force && !confirm(a.all) {
-        return Ok(0);
+/// A "Deleted ...:" section, nothing when nothing was deleted.
+pub(super) fn print_deleted(title: &str, items: &[String]) {
+    if items.is_empty() {
+        return;
     }
+    println!("{title}");
+    for i in items {
+        println!("{i}");
+    }
+    println!();
+}
+
+/// Removes the dangling images (or with `all` every image no container uses) that `filters`
+/// admit, then collects what nothing references. Returns Docker's `untagged:`/`deleted:` lines
+/// and the bytes freed.
+pub(super) fn remove_images(
+    engine: &Engine,
+    all: bool,
+    filters: &[String],
+) -> Result<(Vec<String>, u64)> {
+    let filters = Filters::parse(filters)?;
     let in_use = engine.images_in_use()?;
     let candidates: Vec<ImageRecord> = engine
         .images
         .list()?
         .into_iter()
-        .filter(|i| a.all || i.repo_tags.is_empty())
+        .filter(|i| all || i.repo_tags.is_empty())
         .filter(|i| !in_use.contains(&i.id))
         .filter(|i| filters.admits(engine, i))
         .collect();
@@ -162,13 +173,22 @@ pub fn prune(engine: &Engine, a: &PruneArgs) -> Result<i32> {
         }
     }
     let freed = engine.images.collect(&engine.layers_in_use()?)?;
-    if !lines.is_empty() {
-        println!("Deleted Images:");
-        for l in lines {
-            println!("{l}");
-        }
-        println!();
+    Ok((lines, freed))
+}
+
+pub fn prune(engine: &Engine, a: &PruneArgs) -> Result<i32> {
+    // Filters are checked before the question, so a typo is an error, not a prompt.
+    Filters::parse(&a.filter)?;
+    let what = if a.all {
+        "all images without at least one container associated to them"
+    } else {
+        "all dangling images"
+    };
+    if !a.force && !confirm(&format!("WARNING! This will remove {what}.")) {
+        return Ok(0);
     }
+    let (lines, freed) = remove_images(engine, a.all, &a.filter)?;
+    print_deleted("Deleted Images:", &lines);
     println!("Total reclaimed space: {}", human_size(freed));
     Ok(0)
 }
@@ -189,16 +209,16 @@ mod tests {
     #[test]
     fn until_takes_times_seconds_and_durations() {
         assert_eq!(
-            parse_until("2026-01-01T00:00:00Z"),
+            parse_until("2026-01-01T00:00:00Z").ok(),
             berth_sys::time::parse_rfc3339("2026-01-01T00:00:00Z")
         );
         assert_eq!(
-            parse_until("100"),
+            parse_until("100").ok(),
             Some(UNIX_EPOCH + Duration::from_secs(100))
         );
         let t = parse_until("1h").unwrap();
         let ago = SystemTime::now().duration_since(t).unwrap();
         assert!(ago >= Duration::from_secs(3599) && ago < Duration::from_secs(3700));
-        assert!(parse_until("soon").is_none());
+        assert!(parse_until("soon").is_err());
     }
 }

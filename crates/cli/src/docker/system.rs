@@ -1,16 +1,14 @@
 //! Engine-wide commands: info, version, and pruning (`container prune`, `volume prune`,
 //! `system prune`).
 
-use std::io::{BufRead, Write};
-
 use anyhow::{anyhow, bail, Result};
 use berth_engine::{ContainerRecord, Engine, Status};
-use berth_image::Removal;
 use serde_json::{json, Value};
 
 use super::args::{FormatArgs, PruneArgs, SystemPruneArgs, VolumePruneArgs};
 use super::format::{human_size, render};
 use super::live::binary_size;
+use super::prune::{confirm, parse_until, print_deleted, remove_images};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -165,15 +163,6 @@ pub fn version(_engine: &Engine, a: &FormatArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// Asks Docker's question on the terminal; true to go on.
-fn confirm(warning: &str) -> bool {
-    print!("{warning}\nAre you sure you want to continue? [y/N] ");
-    let _ = std::io::stdout().flush();
-    let mut answer = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut answer);
-    matches!(answer.trim(), "y" | "Y" | "yes")
-}
-
 /// `until=` and `label=`/`label!=` filters of the prune commands.
 fn prune_filter(filters: &[String]) -> Result<impl Fn(&ContainerRecord) -> bool> {
     let mut until: Option<std::time::SystemTime> = None;
@@ -211,39 +200,6 @@ fn prune_filter(filters: &[String]) -> Result<impl Fn(&ContainerRecord) -> bool>
     })
 }
 
-/// A Go duration before now (`10m`, `1h30m`, `45s`), a Unix time, or an RFC 3339 time.
-fn parse_until(v: &str) -> Result<std::time::SystemTime> {
-    let now = std::time::SystemTime::now();
-    if let Some(t) = berth_sys::time::parse_rfc3339(v) {
-        return Ok(t);
-    }
-    if let Ok(secs) = v.parse::<u64>() {
-        return Ok(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
-    }
-    let mut total = 0f64;
-    let mut num = String::new();
-    for c in v.chars() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let n: f64 = num
-            .parse()
-            .map_err(|_| anyhow!("invalid until value {v:?}"))?;
-        num.clear();
-        total += n * match c {
-            's' => 1.0,
-            'm' => 60.0,
-            'h' => 3600.0,
-            _ => bail!("invalid until value {v:?}"),
-        };
-    }
-    if !num.is_empty() {
-        bail!("invalid until value {v:?}: missing unit");
-    }
-    Ok(now - std::time::Duration::from_secs_f64(total))
-}
-
 pub fn container_prune(engine: &Engine, a: &PruneArgs) -> Result<i32> {
     let keep = prune_filter(&a.filter)?;
     if !a.force && !confirm("WARNING! This will remove all stopped containers.") {
@@ -270,17 +226,6 @@ pub fn volume_prune(engine: &Engine, a: &VolumePruneArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn print_deleted(title: &str, items: &[String]) {
-    if items.is_empty() {
-        return;
-    }
-    println!("{title}");
-    for i in items {
-        println!("{i}");
-    }
-    println!();
-}
-
 pub fn system_prune(engine: &Engine, a: &SystemPruneArgs) -> Result<i32> {
     let keep = prune_filter(&a.filter)?;
     if !a.force {
@@ -305,38 +250,9 @@ pub fn system_prune(engine: &Engine, a: &SystemPruneArgs) -> Result<i32> {
         freed += f;
     }
     // Images: dangling ones (no name), or with -a every one no container uses.
-    let in_use = engine.images_in_use()?;
-    let mut lines = Vec::new();
-    for img in engine.images.list()? {
-        if in_use.contains(&img.id) || (!a.all && !img.repo_tags.is_empty()) {
-            continue;
-        }
-        let id = img.id.to_string();
-        for t in &img.repo_tags {
-            if let Ok(events) = engine.images.remove(t, false, &|d| in_use.contains(d)) {
-                lines.extend(events.into_iter().map(removal_line));
-            }
-        }
-        if engine.images.resolve(&id).is_ok() {
-            if let Ok(events) = engine.images.remove(&id, true, &|d| in_use.contains(d)) {
-                lines.extend(events.into_iter().map(removal_line));
-            }
-        }
-    }
-    freed += engine.images.collect(&engine.layers_in_use()?)?;
+    let (lines, f) = remove_images(engine, a.all, &[])?;
+    freed += f;
     print_deleted("Deleted Images:", &lines);
     println!("Total reclaimed space: {}", human_size(freed));
     Ok(0)
-}
-
-fn removal_line(r: Removal) -> String {
-    match r {
-        Removal::Untagged(t) => format!(
-            "untagged: {}",
-            berth_image::Reference::parse(&t)
-                .map(|r| r.familiar())
-                .unwrap_or(t)
-        ),
-        Removal::Deleted(d) => format!("deleted: {d}"),
-    }
 }
