@@ -1,7 +1,8 @@
 //! berth's cgroup managers: cgroup v1, v2 and hybrid hosts driven through cgroupfs.
 //!
 //! This crate owns: finding where each controller is mounted ([`Layout`]), a container's
-//! cgroup directories ([`Cgroup`]) and their lifecycle (create, add processes, destroy), the
+//! cgroup directories ([`Cgroup`]) and their lifecycle (create, add processes, let a forked
+//! child join without waiting for a grace period ([`Joiner`]), destroy), the
 //! mapping of OCI `linux.resources` onto v1 and v2 files, device rules (v1 allow/deny files,
 //! v2 eBPF programs), freezing, signalling every member, and usage statistics ([`Stats`]).
 //! Every root is injectable so the mapping can be tested against fake cgroupfs trees.
@@ -15,6 +16,7 @@ mod devices;
 mod error;
 mod freezer;
 mod fs;
+mod join;
 mod layout;
 mod resources;
 mod stats;
@@ -23,6 +25,7 @@ mod v2;
 
 pub use cgroup::Cgroup;
 pub use error::{Error, Result};
+pub use join::Joiner;
 pub use layout::{Layout, Version};
 pub use stats::{
     BlkioEntry, BlkioStats, CpuStats, HugetlbStats, MemoryStats, PidsStats, Stats, Throttling,

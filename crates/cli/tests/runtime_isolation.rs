@@ -264,7 +264,8 @@ fn sysctls_and_cgroup_limits_seen_from_inside() {
         "cat /proc/sys/net/ipv4/ip_forward;",
         "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max;",
         "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max;",
-        "cat /proc/self/cgroup | grep -c ':/$' || true",
+        "cat /proc/self/cgroup | grep -c ':/$' || true;",
+        "wc -l < /proc/self/cgroup",
     )]);
     b.spec["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
     b.spec["linux"]["resources"]["memory"] = json!({"limit": 67108864});
@@ -277,6 +278,13 @@ fn sysctls_and_cgroup_limits_seen_from_inside() {
     assert_ne!(
         lines[3], "0",
         "in its own cgroup namespace the container's cgroup is /"
+    );
+    // The init joins every hierarchy itself (v1 `tasks`, v2 clone3 into the cgroup): one left
+    // out would show a path outside the namespace root.
+    assert_eq!(
+        lines[3],
+        lines[4].trim(),
+        "in the container's cgroup in every hierarchy"
     );
     assert!(
         cgroup_dirs(&b.cgroups_path()).is_empty(),

@@ -168,11 +168,16 @@ fn exec_joins_the_container() {
         &id,
         "sh",
         "-c",
-        "echo $FOO $(pwd) $(hostname); cat /proc/1/comm; ls /proc/self/fd",
+        "echo $FOO $(pwd) $(hostname); cat /proc/1/comm; cmp /proc/1/cgroup /proc/self/cgroup && echo same-cgroups; ls /proc/self/fd",
     ]);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "bar /tmp exec-host");
     assert_eq!(lines[1], "sleep");
+    assert_eq!(
+        lines[2], "same-cgroups",
+        "the exec'd process joins the init's cgroups"
+    );
+    let lines = &lines[1..];
     // Only stdio and the descriptor ls opens to read the directory: nothing leaked.
     let fds: Vec<&str> = lines[2..]
         .iter()

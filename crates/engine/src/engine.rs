@@ -272,10 +272,12 @@ impl Engine {
             }
             Status::Created | Status::Exited => {}
         }
-        self.containers.update(id, |r| {
-            r.state.stopped_by_user = false;
-            Ok(())
-        })?;
+        if rec.state.stopped_by_user {
+            self.containers.update(id, |r| {
+                r.state.stopped_by_user = false;
+                Ok(())
+            })?;
+        }
         monitor::spawn(&self.paths, id, attach)
     }
 

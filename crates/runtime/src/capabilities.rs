@@ -67,12 +67,15 @@ pub fn number(name: &str) -> Option<u32> {
     NAMES.iter().position(|n| *n == full).map(|i| i as u32)
 }
 
-/// The highest capability the running kernel knows.
+/// The highest capability the running kernel knows (read once: callers ask per capability).
 pub fn last_cap() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40)
+    static LAST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *LAST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(40)
+    })
 }
 
 /// The five sets as bit masks, capabilities unknown to this kernel left out.

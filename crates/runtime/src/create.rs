@@ -137,7 +137,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<ContainerRecord>
     let seccomp = linux
         .seccomp()
         .as_ref()
-        .map(berth_seccomp::compile)
+        .map(|s| berth_seccomp::compile_cached(s, &root.seccomp_cache()))
         .transpose()?;
     if let (Some(spec), Some(filter)) = (linux.seccomp(), &seccomp) {
         crate::notify::check(spec, filter)?;
@@ -195,6 +195,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<ContainerRecord>
     let mut create_runtime: Vec<Hook> = hooks.prestart().clone().unwrap_or_default();
     create_runtime.extend(hooks.create_runtime().clone().unwrap_or_default());
 
+    let joiner = cgroup.joiner()?;
     let (parent, child) = sync::pair().ctx(|| "creating the sync socket".into())?;
     let setup = ChildSetup {
         id: &opts.id,
@@ -213,11 +214,11 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<ContainerRecord>
         create_runtime_hooks: !create_runtime.is_empty(),
         ready_sent: Default::default(),
         create_cwd: opts.create_cwd,
+        cgroup: Some(&joiner),
     };
     let first = spawn(&setup, parent.raw())?;
     drop(child);
     rollback.pids.push(first);
-    cgroup.add_process(first)?;
     parent
         .send(&Message::Go)
         .ctx(|| "starting the container's setup".into())?;

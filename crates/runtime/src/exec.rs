@@ -50,7 +50,7 @@ pub fn exec(c: &Container<'_>, opts: &ExecOptions) -> Result<i32> {
         .linux()
         .as_ref()
         .and_then(|l| l.seccomp().as_ref())
-        .map(berth_seccomp::compile)
+        .map(|s| berth_seccomp::compile_cached(s, &c.root.seccomp_cache()))
         .transpose()?;
     let console_owned: Option<OwnedFd> = match &opts.console_socket {
         Some(p) => Some(console::connect(p)?),
@@ -60,6 +60,7 @@ pub fn exec(c: &Container<'_>, opts: &ExecOptions) -> Result<i32> {
         .as_ref()
         .map(|f| f.as_raw_fd())
         .or(opts.console_fd);
+    let joiner = c.rec.cgroup.as_ref().map(|cg| cg.joiner()).transpose()?;
     let (parent, child) = sync::pair().ctx(|| "creating the sync socket".into())?;
     let setup = ChildSetup {
         id: c.id(),
@@ -78,6 +79,7 @@ pub fn exec(c: &Container<'_>, opts: &ExecOptions) -> Result<i32> {
         create_runtime_hooks: false,
         ready_sent: Default::default(),
         create_cwd: false,
+        cgroup: joiner.as_ref(),
     };
     let first = spawn(&setup, parent.raw())?;
     drop(child);
@@ -88,12 +90,6 @@ pub fn exec(c: &Container<'_>, opts: &ExecOptions) -> Result<i32> {
         );
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(first), None);
     };
-    if let Some(cg) = &c.rec.cgroup {
-        if let Err(e) = cg.add_process(first) {
-            kill_first();
-            return Err(e.into());
-        }
-    }
     parent
         .send(&Message::Go)
         .ctx(|| "starting the exec".into())?;

@@ -49,19 +49,45 @@ pub(crate) struct ChildSetup<'a> {
     /// Make process.cwd if it is missing (Docker's `WORKDIR` semantics), after pivot_root so
     /// the path resolves inside the container.
     pub create_cwd: bool,
+    /// The container's cgroup, joined by the first child itself (see berth_cgroups::Joiner).
+    pub cgroup: Option<&'a berth_cgroups::Joiner>,
 }
 
 /// Forks the first child, which runs [`child_main`]; returns its pid. `parent_end` is the
-/// parent's side of the channel, closed in the child.
+/// parent's side of the channel, closed in the child. The child starts in the cgroup's v2
+/// directory when the kernel can clone into it, and is moved there otherwise.
 pub(crate) fn spawn(setup: &ChildSetup<'_>, parent_end: RawFd) -> Result<i32> {
+    let into = setup.cgroup.and_then(|j| j.clone_into());
     // SAFETY: the runtime is single-threaded on this path; the child only runs child_main.
-    match unsafe { berth_sys::clone_fork(0) }.ctx(|| "forking".into())? {
+    let cloned = match into {
+        Some(fd) => unsafe { berth_sys::clone_fork_into_cgroup(fd) }.ok(),
+        None => None,
+    };
+    let joined_v2 = cloned.is_some();
+    let cloned = match cloned {
+        Some(c) => c,
+        // SAFETY: as above.
+        None => unsafe { berth_sys::clone_fork(0) }.ctx(|| "forking".into())?,
+    };
+    match cloned {
         berth_sys::CloneResult::Child => {
             // SAFETY: closing our copy of a descriptor the child does not use.
             unsafe { libc::close(parent_end) };
             child_main(setup)
         }
-        berth_sys::CloneResult::Parent { child } => Ok(child),
+        berth_sys::CloneResult::Parent { child } => {
+            if let (Some(j), false) = (setup.cgroup, joined_v2) {
+                if let Err(e) = j.add_to_unified(child) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(child),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
+                    return Err(e.into());
+                }
+            }
+            Ok(child)
+        }
     }
 }
 
@@ -78,6 +104,11 @@ fn child_main(s: &ChildSetup<'_>) -> ! {
 }
 
 fn first_child(s: &ChildSetup<'_>) -> Result<Infallible> {
+    // Before any namespace is entered: a user namespace would take the right to write there.
+    if let Some(j) = s.cgroup {
+        j.join_self()
+            .ctx(|| format!("joining the container's cgroup ({})", j.describe()))?;
+    }
     s.chan
         .expect(&Message::Go)
         .ctx(|| "waiting for the runtime".into())?;

@@ -87,6 +87,12 @@ impl StateRoot {
         self.path.join(id)
     }
 
+    /// Compiled seccomp filters (berth_seccomp::compile_cached). '@' is not allowed in an id, so
+    /// no container can own this name.
+    pub fn seccomp_cache(&self) -> PathBuf {
+        self.path.join("@seccomp")
+    }
+
     /// Claims `id` by making its directory: the one atomic step that decides a race of two
     /// `create`s with the same id.
     /// Claims `id` for a `create` that will make `cgroup`: recorded with the claim, so that if
@@ -191,9 +197,11 @@ impl StateRoot {
         Ok(rec)
     }
 
+    /// Not fsynced: the state root is a tmpfs under /run (as runc's is), and a state that
+    /// survived a reboot would describe processes that are gone.
     pub fn save(&self, rec: &ContainerRecord) -> Result<()> {
         let data = serde_json::to_vec(rec).expect("state serializes");
-        write_atomic(&self.dir(&rec.id).join(STATE_FILE), &data)
+        write_replace(&self.dir(&rec.id).join(STATE_FILE), &data, false)
     }
 
     /// Every container id with a state directory, sorted.

@@ -25,9 +25,9 @@ pub(crate) struct Insn {
 /// in the container's init right before execve.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Filter {
-    program: Vec<Insn>,
-    flags: libc::c_ulong,
-    notify: bool,
+    pub(crate) program: Vec<Insn>,
+    pub(crate) flags: libc::c_ulong,
+    pub(crate) notify: bool,
 }
 
 impl Filter {

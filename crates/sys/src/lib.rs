@@ -14,7 +14,7 @@ mod memfd;
 mod openat2;
 pub mod time;
 
-pub use clone::{clone_fork, CloneResult};
+pub use clone::{clone_fork, clone_fork_into_cgroup, CloneResult};
 pub use detached_mount::detached_mount;
 pub use fd::{close_range_cloexec, set_cloexec};
 pub use file::{write_atomic, write_replace, FileLock};
