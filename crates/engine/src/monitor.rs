@@ -418,13 +418,18 @@ impl Monitor {
             Ok(())
         })?;
         self.report(&FromMonitor::Started { pid });
+        // From here the monitor only relays and waits: what building the container used is
+        // density lost for as long as the container runs.
+        let open_stdin = rec.config.open_stdin;
+        drop(rec);
+        berth_sys::trim_memory();
 
         let io = ContainerIo {
             out: out_read,
             err: err_read,
             pty,
             stdin: stdin_write,
-            open_stdin: rec.config.open_stdin,
+            open_stdin,
         };
         let code = relay::relay(
             pid,

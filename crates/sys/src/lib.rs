@@ -13,6 +13,7 @@ pub mod file;
 mod memfd;
 mod openat2;
 pub mod time;
+mod trim;
 
 pub use clone::{clone_fork, clone_fork_into_cgroup, CloneResult};
 pub use detached_mount::detached_mount;
@@ -20,6 +21,7 @@ pub use fd::{close_range_cloexec, set_cloexec};
 pub use file::{write_atomic, write_replace, FileLock};
 pub use memfd::{ensure_sealed_self, is_sealed_self};
 pub use openat2::{openat2, ResolveFlags};
+pub use trim::trim_memory;
 
 /// The result type of every call here: the raw `errno` as an `io::Error`.
 pub type Result<T> = std::io::Result<T>;

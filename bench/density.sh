@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Density: start N idle containers (`berth run -d --network none busybox sleep`), one after the
+# other, then report the time per container and the memory each costs, then remove them all and
+# check that nothing is left (cgroups, monitors). Memory per container is measured two ways:
+# the drop in MemAvailable (everything: monitor, the container's process, kernel objects such as
+# namespaces, cgroups and the overlay mount) and the PSS of the monitor and the container
+# process (what `ps` users would add up). N defaults to 1000 (DENSITY_N).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+berth=$(realpath "${BERTH:-target/release/berth}")
+n=${DENSITY_N:-1000}
+dir=$(mktemp -d /tmp/berth-bench-density.XXXXXX)
+run=$(mktemp -d /run/berth-bench-density.XXXXXX)
+b="$berth --root $dir/root --runroot $run"
+cleanup() { $b rm -f $($b ps -aq) >/dev/null 2>&1 || true; rm -rf "$dir" "$run"; }
+trap cleanup EXIT
+. scripts/lib.sh
+make_busybox_rootfs "$dir/rootfs" >/dev/null
+tar -C "$dir/rootfs" -cf "$dir/busybox.tar" .
+$b import "$dir/busybox.tar" busybox >/dev/null
+$b run --rm --network none busybox true
+
+avail() { awk '/^MemAvailable:/{print $2}' /proc/meminfo; }
+sync; echo 1 > /proc/sys/vm/drop_caches 2>/dev/null || true
+before=$(avail)
+start=$(date +%s.%N)
+for i in $(seq 1 "$n"); do
+    $b run -d --network none busybox sleep 1000000 >/dev/null
+done
+end=$(date +%s.%N)
+sleep 1
+after=$(avail)
+pss_kb=0
+for p in $(pgrep -f "^berth-monitor $dir/root" || true); do
+    pss_kb=$((pss_kb + $(awk '/^Pss:/{print $2}' /proc/$p/smaps_rollup)))
+    for c in $(cat /proc/$p/task/*/children 2>/dev/null); do
+        pss_kb=$((pss_kb + $(awk '/^Pss:/{print $2}' /proc/$c/smaps_rollup 2>/dev/null || echo 0)))
+    done
+done
+ids=$($b ps -q --no-trunc)
+running=$(echo "$ids" | wc -l)
+rm_start=$(date +%s.%N)
+$b rm -f $ids >/dev/null
+rm_end=$(date +%s.%N)
+left_cgroups=0
+for id in $ids; do
+    for h in /sys/fs/cgroup/*/; do
+        if [ -d "$h/berth-$id" ]; then left_cgroups=$((left_cgroups + 1)); fi
+    done
+done
+left_monitors=$(pgrep -f "^berth-monitor $dir/root" | wc -l || true)
+echo "# $(date -u +%F) $(uname -r) $(nproc) CPUs, $(awk '/MemTotal/{print int($2/1024)}' /proc/meminfo) MiB"
+awk -v n="$n" -v r="$running" -v s="$start" -v e="$end" -v b="$before" -v a="$after" -v p="$pss_kb" \
+    -v rs="$rm_start" -v re="$rm_end" 'BEGIN {
+    printf "started %d containers (%d running) in %.1f s: %.1f ms each\n", n, r, e - s, (e - s) * 1000 / n
+    printf "memory per container: %.0f KiB (MemAvailable drop), %.0f KiB (PSS of monitor + container process)\n", (b - a) / n, p / n
+    printf "removed them in %.1f s: %.1f ms each\n", re - rs, (re - rs) * 1000 / n
+}'
+echo "left behind: $left_cgroups cgroup dirs, $left_monitors monitors"
+[ "$left_cgroups" = 0 ] && [ "$left_monitors" = 0 ]
