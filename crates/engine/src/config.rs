@@ -76,6 +76,10 @@ pub enum MountConfig {
         name: String,
         target: PathBuf,
         read_only: bool,
+        /// `volume-nocopy` / `:nocopy`: a new volume is not filled from the image's content at
+        /// its mount path.
+        #[serde(default)]
+        no_copy: bool,
     },
     Tmpfs {
         target: PathBuf,

@@ -417,21 +417,27 @@ pub fn parse_volume(v: &str) -> Result<MountConfig> {
         _ => bail!("invalid volume specification: '{v}'"),
     };
     let target = absolute(dst, "volume")?;
-    let mut read_only = false;
+    let (mut read_only, mut no_copy) = (false, false);
     for o in opts.split(',').filter(|o| !o.is_empty()) {
         match o {
             "ro" => read_only = true,
+            "nocopy" => no_copy = true,
             "rw" | "z" | "Z" | "rprivate" | "private" | "consistent" | "cached" | "delegated" => {}
             _ => bail!("invalid volume specification: '{v}': unknown option {o:?}"),
         }
+    }
+    let is_bind = src.starts_with('/') || src.starts_with('.');
+    if no_copy && is_bind {
+        bail!("invalid volume specification: '{v}': nocopy applies to volumes, not binds");
     }
     Ok(if src.is_empty() {
         MountConfig::Volume {
             name: String::new(),
             target,
             read_only,
+            no_copy,
         }
-    } else if src.starts_with('/') || src.starts_with('.') {
+    } else if is_bind {
         let source = std::fs::canonicalize(src).with_context(|| {
             format!("invalid mount config: bind source path does not exist: {src}")
         })?;
@@ -445,6 +451,7 @@ pub fn parse_volume(v: &str) -> Result<MountConfig> {
             name: src.to_string(),
             target,
             read_only,
+            no_copy,
         }
     })
 }
@@ -453,6 +460,7 @@ pub fn parse_volume(v: &str) -> Result<MountConfig> {
 pub fn parse_mount(m: &str) -> Result<MountConfig> {
     let mut kind = "volume";
     let (mut source, mut target, mut ro) = (String::new(), String::new(), false);
+    let mut no_copy = false;
     let mut tmpfs_opts = Vec::new();
     for field in m.split(',') {
         let (k, v) = field.split_once('=').unwrap_or((field, "true"));
@@ -463,7 +471,8 @@ pub fn parse_mount(m: &str) -> Result<MountConfig> {
             "readonly" | "ro" => ro = v != "false" && v != "0",
             "tmpfs-size" => tmpfs_opts.push(format!("size={v}")),
             "tmpfs-mode" => tmpfs_opts.push(format!("mode={v}")),
-            "bind-propagation" | "volume-nocopy" | "consistency" => {}
+            "volume-nocopy" => no_copy = v != "false" && v != "0",
+            "bind-propagation" | "consistency" => {}
             _ => bail!("invalid field '{k}' must be a key=value pair in --mount {m}"),
         }
     }
@@ -480,6 +489,7 @@ pub fn parse_mount(m: &str) -> Result<MountConfig> {
             name: source,
             target,
             read_only: ro,
+            no_copy,
         },
         "tmpfs" => MountConfig::Tmpfs {
             target,
@@ -524,9 +534,19 @@ mod tests {
             MountConfig::Volume {
                 name: "data".into(),
                 target: "/var/lib/x".into(),
-                read_only: true
+                read_only: true,
+                no_copy: false,
             }
         );
+        assert!(matches!(
+            parse_volume("data:/x:nocopy").unwrap(),
+            MountConfig::Volume { no_copy: true, .. }
+        ));
+        assert!(matches!(
+            parse_mount("type=volume,src=data,dst=/x,volume-nocopy").unwrap(),
+            MountConfig::Volume { no_copy: true, .. }
+        ));
+        assert!(parse_volume("/tmp:/x:nocopy").is_err());
         assert!(matches!(
             parse_volume("/tmp:/host").unwrap(),
             MountConfig::Bind { .. }
