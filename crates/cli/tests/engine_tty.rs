@@ -467,3 +467,36 @@ fn input_reaches_a_non_tty_container_and_its_end_closes_it_for_the_starter_only(
     e.ok(&["stop", "-t", "1", "upper"]);
     assert_eq!(t.wait(10), 137, "{}", t.seen);
 }
+
+#[test]
+fn it_without_a_terminal_is_refused_with_dockers_words_and_makes_nothing() {
+    if common::skip() {
+        return;
+    }
+    use common::engine::stderr;
+    let e = Engine::with_busybox();
+    let refused = |args: &[&str]| {
+        // `e.run` gives the command /dev/null as stdin: not a terminal.
+        let out = e.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert_eq!(
+            stderr(&out).trim_end(),
+            "berth: the input device is not a TTY",
+            "{args:?}"
+        );
+    };
+    refused(&["run", "-it", "--rm", "--name", "never", "busybox", "true"]);
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    // -t alone, or detached, needs no terminal here.
+    assert_eq!(
+        e.ok(&["run", "--rm", "-t", "busybox", "echo", "hi"]),
+        "hi\r\n"
+    );
+    e.ok(&["run", "-dit", "--name", "box", "busybox", "sh"]);
+    refused(&["exec", "-it", "box", "true"]);
+    refused(&["attach", "box"]);
+    e.ok(&["exec", "-i", "box", "true"]);
+    e.ok(&["stop", "-t", "1", "box"]);
+    refused(&["start", "-ai", "box"]);
+    assert_eq!(e.inspect("box")["State"]["Running"], false);
+}

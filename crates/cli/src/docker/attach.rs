@@ -15,6 +15,7 @@ pub fn attach(engine: &Engine, a: &AttachArgs) -> Result<i32> {
     let rec = engine.containers.load(&id)?;
     let tty = rec.config.tty;
     let stdin = !a.no_stdin && rec.config.open_stdin;
+    terminal::check_tty(stdin, tty)?;
     let opts = AttachOptions {
         stdin: stdin.then_some(0),
         stdout: Some(1),

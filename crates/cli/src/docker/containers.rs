@@ -324,6 +324,9 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
 }
 
 pub fn exec(engine: &Engine, a: &ExecArgs) -> Result<i32> {
+    if !a.detach {
+        terminal::check_tty(a.interactive, a.tty)?;
+    }
     let id = engine.containers.resolve(&a.container)?;
     let rec = engine.containers.load(&id)?;
     if !rec.is_running() {

@@ -17,6 +17,9 @@ use berth_engine::attach::{AttachOptions, DetachKeys, End};
 pub fn run(engine: &Engine, a: &RunArgs, create_only: bool) -> Result<i32> {
     let config = run_config(a)?;
     let keys = detach_keys(a.detach_keys.as_deref())?;
+    if !a.detach && !create_only {
+        terminal::check_tty(a.interactive, a.tty)?;
+    }
     let image = match (a.pull.as_str(), engine.images.resolve(&a.image)) {
         ("always", _) => {
             super::registry::pull_image(engine, &a.image, a.platform.as_deref(), a.quiet)?
@@ -148,6 +151,7 @@ pub fn start(engine: &Engine, a: &StartArgs) -> Result<i32> {
             bail!("you cannot start and attach multiple containers at once");
         }
         let id = engine.containers.resolve(&a.containers[0])?;
+        terminal::check_tty(a.interactive, engine.containers.load(&id)?.config.tty)?;
         let how = Attached {
             stdin: a.interactive,
             detach_keys: detach_keys(a.detach_keys.as_deref())?,

@@ -43,6 +43,15 @@ impl Drop for RawMode {
     }
 }
 
+/// Docker's check before a session that would put the terminal in raw mode: with `-t` and
+/// `-i`, stdin must be a terminal (exit 1 with Docker's words, before anything is made).
+pub fn check_tty(stdin: bool, tty: bool) -> anyhow::Result<()> {
+    if stdin && tty && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Err(super::Failure::new(1, "the input device is not a TTY".into()).into());
+    }
+    Ok(())
+}
+
 /// The size (rows, columns) of the terminal on `fd`.
 pub fn size(fd: RawFd) -> Option<(u16, u16)> {
     // SAFETY: TIOCGWINSZ into a zeroed winsize.
