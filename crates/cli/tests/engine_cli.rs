@@ -569,3 +569,128 @@ fn exec_runs_in_the_container_and_keeps_docker_exit_codes() {
     assert_ne!(out.status.code(), Some(0));
     assert!(stderr(&out).contains("is not running"), "{}", stderr(&out));
 }
+
+/// A character major no driver has registered here (from Linux's range for local use): opening
+/// such a node gives ENXIO when the device cgroup lets it through, EPERM when it does not, so
+/// the rules are seen without touching any real device.
+fn unregistered_char_major() -> u32 {
+    let table = std::fs::read_to_string("/proc/devices").unwrap();
+    let chars = table.split("Block devices:").next().unwrap();
+    let used: Vec<u32> = chars
+        .lines()
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    (240..=254)
+        .find(|m| !used.contains(m))
+        .expect("a free char major")
+}
+
+#[test]
+fn devices_appear_with_their_numbers_and_the_cgroup_enforces_their_access() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--device",
+        "/dev/zero:/dev/myzero",
+        "busybox",
+        "sh",
+        "-c",
+        "stat -c '%t:%T %F' /dev/myzero; head -c 4 /dev/myzero | od -An -tx1",
+    ]);
+    assert_eq!(out, "1:5 character special file\n 00 00 00 00\n");
+
+    let major = unregistered_char_major();
+    let host = tempfile::tempdir().unwrap();
+    let node = host.path().join("fake");
+    nix::sys::stat::mknod(
+        &node,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o660),
+        nix::sys::stat::makedev(major as u64, 7),
+    )
+    .unwrap();
+    std::os::unix::fs::chown(&node, Some(5), Some(6)).unwrap();
+    std::fs::set_permissions(&node, std::os::unix::fs::PermissionsExt::from_mode(0o660)).unwrap();
+    let probe = "stat -c '%t:%T %u:%g %a' /dev/fake; cat /dev/fake; echo x > /dev/fake";
+    // Read-only: opening for reading passes the cgroup (and finds no driver), writing does not.
+    let spec = format!("{}:/dev/fake:r", node.display());
+    let out = e.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--device",
+        &spec,
+        "busybox",
+        "sh",
+        "-c",
+        probe,
+    ]);
+    let (o, err) = (stdout(&out), stderr(&out));
+    assert_eq!(o, format!("{major:x}:7 5:6 660\n"), "{err}");
+    let mut lines = err.lines();
+    assert!(
+        lines.next().unwrap().contains("No such device or address"),
+        "{err}"
+    );
+    assert!(
+        lines.next().unwrap().contains("Operation not permitted"),
+        "{err}"
+    );
+    // rwm: both pass the cgroup.
+    let spec = format!("{}:/dev/fake", node.display());
+    let out = e.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--device",
+        &spec,
+        "busybox",
+        "sh",
+        "-c",
+        probe,
+    ]);
+    let err = stderr(&out);
+    assert_eq!(err.matches("No such device or address").count(), 2, "{err}");
+    // Without --device the same node, made inside, is refused.
+    let out = e.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("mknod /dev/fake c {major} 7 && cat /dev/fake"),
+    ]);
+    assert!(
+        stderr(&out).contains("Operation not permitted"),
+        "{}",
+        stderr(&out)
+    );
+    // A missing host device is one clear error, and nothing is left.
+    let out = e.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--device",
+        "/dev/no-such-device",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("/dev/no-such-device"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+}

@@ -415,8 +415,9 @@ fn device_json(host: &std::path::Path, container: &std::path::Path, perms: &str)
         "major": libc::major(rdev),
         "minor": libc::minor(rdev),
         "fileMode": meta.mode() & 0o777,
-        "uid": 0,
-        "gid": 0,
+        // The host node's owner, as Docker keeps it.
+        "uid": meta.uid(),
+        "gid": meta.gid(),
         "access": if perms.is_empty() { "rwm" } else { perms },
     }))
 }
