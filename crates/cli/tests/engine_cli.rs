@@ -694,3 +694,48 @@ fn devices_appear_with_their_numbers_and_the_cgroup_enforces_their_access() {
     );
     assert_eq!(e.ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn userns_takes_dockers_values_and_refuses_remapping_by_name() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    // host is the host's user namespace: the container's root is uid 0 with the full map.
+    let out = e.ok(&[
+        "run",
+        "--name",
+        "h",
+        "--network",
+        "none",
+        "--userns=host",
+        "busybox",
+        "cat",
+        "/proc/self/uid_map",
+    ]);
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["0", "0", "4294967295"]
+    );
+    assert_eq!(e.inspect("h")["HostConfig"]["UsernsMode"], "host");
+    e.ok(&["rm", "h"]);
+    for mode in ["auto", "keep-id", "private", "ns:/proc/1/ns/user"] {
+        let out = e.run(&[
+            "run",
+            "--rm",
+            &format!("--userns={mode}"),
+            "busybox",
+            "true",
+        ]);
+        assert_eq!(out.status.code(), Some(125), "{mode}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("--userns={mode}: berth does not remap user ids")),
+            "{err}"
+        );
+    }
+    let out = e.run(&["run", "--rm", "--userns=sometimes", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(stderr(&out), "berth: --userns: invalid USER mode\n");
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+}

@@ -46,6 +46,9 @@ pub struct RunConfig {
     pub ulimits: Vec<Ulimit>,
     pub log_opts: BTreeMap<String, String>,
     pub group_add: Vec<String>,
+    /// `--userns`: Docker's `UsernsMode`, "" or "host" (berth never remaps user ids, so both
+    /// run in the host's user namespace).
+    pub userns_mode: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

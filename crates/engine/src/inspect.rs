@@ -99,6 +99,7 @@ pub fn container(engine: &Engine, rec: &ContainerRecord) -> Value {
             "Privileged": c.privileged,
             "ReadonlyRootfs": c.read_only,
             "Init": c.init,
+            "UsernsMode": c.userns_mode,
             "Memory": c.resources.memory.unwrap_or(0),
             "MemorySwap": c.resources.memory_swap.unwrap_or(0),
             "NanoCpus": c.resources.nano_cpus.unwrap_or(0),

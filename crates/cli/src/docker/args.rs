@@ -339,6 +339,9 @@ pub struct RunArgs {
     pub publish_all: bool,
     #[arg(long = "device")]
     pub device: Vec<String>,
+    /// User namespace to use (host: the host's, the default)
+    #[arg(long)]
+    pub userns: Option<String>,
     #[arg(long = "shm-size")]
     pub shm_size: Option<String>,
     #[arg(long = "sysctl")]

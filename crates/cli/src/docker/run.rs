@@ -344,6 +344,7 @@ pub fn run_config(a: &RunArgs) -> Result<RunConfig> {
         ulimits,
         log_opts: key_values(&a.log_opt),
         group_add: a.group_add.clone(),
+        userns_mode: userns_mode(a.userns.as_deref())?,
         // `-p` arrives with bridge networking: until then nothing is published.
     })
     .and_then(|c| {
@@ -381,6 +382,25 @@ fn network_mode(a: &RunArgs) -> anyhow::Result<NetworkMode> {
         }
     }
     Ok(mode)
+}
+
+/// `--userns`: Docker accepts "" and "host" only (remapping is a daemon-wide setting there).
+/// Podman's per-container modes are named and refused: berth runs containers in the host's
+/// user namespace, and a remapped one needs idmapped image layers, volumes and binds (see
+/// ARCHITECTURE.md, "User namespaces").
+fn userns_mode(mode: Option<&str>) -> Result<String> {
+    match mode.unwrap_or("") {
+        m @ ("" | "host") => Ok(m.to_string()),
+        m @ ("private" | "auto" | "keep-id" | "nomap" | "remap") => Err(anyhow!(
+            "--userns={m}: berth does not remap user ids; only --userns=host (the default) is supported"
+        )),
+        m if m.starts_with("auto:") || m.starts_with("keep-id:") || m.starts_with("ns:") => {
+            Err(anyhow!(
+                "--userns={m}: berth does not remap user ids; only --userns=host (the default) is supported"
+            ))
+        }
+        _ => Err(anyhow!("--userns: invalid USER mode")),
+    }
 }
 
 /// `-e NAME` takes the value from this environment, as Docker does.
