@@ -54,7 +54,13 @@ pub fn run(engine: &Engine, a: &RunArgs, create_only: bool) -> Result<i32> {
         return Ok(0);
     }
     if detach {
-        let mut handle = engine.start(&rec.id, None).map_err(engine_failure)?;
+        let mut handle = match engine.start(&rec.id, None) {
+            Ok(h) => h,
+            Err(e) => {
+                cleanup_failed(engine, &rec.id, a.rm);
+                return Err(engine_failure(e));
+            }
+        };
         match handle.wait_started() {
             Ok(_) => {
                 println!("{}", rec.id);
@@ -112,6 +118,7 @@ fn attach_run(engine: &Engine, id: &str, how: &Attached) -> Result<i32> {
         Ok(h) => h,
         Err(e) => {
             drop(raw);
+            cleanup_failed(engine, id, how.rm);
             return Err(engine_failure(e));
         }
     };

@@ -27,6 +27,20 @@ impl Engine {
         }
     }
 
+    /// An engine whose root and run root are made inside `dir` (a filesystem the test set up).
+    pub fn inside(dir: &Path) -> Engine {
+        let mut e = Engine::new();
+        e.root = tempfile::Builder::new()
+            .prefix("root-")
+            .tempdir_in(dir)
+            .unwrap();
+        e.runroot = tempfile::Builder::new()
+            .prefix("run-")
+            .tempdir_in(dir)
+            .unwrap();
+        e
+    }
+
     /// An engine with the busybox image imported as `busybox:latest`.
     pub fn with_busybox() -> Engine {
         let e = Engine::new();
