@@ -785,6 +785,9 @@ pub struct VolumePruneArgs {
     /// Do not prompt for confirmation
     #[arg(short, long)]
     pub force: bool,
+    /// Provide filter values (e.g. "label=<key>=<value>", "label!=<key>", "all=true")
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
 }
 
 #[derive(Debug, Args)]
