@@ -92,8 +92,84 @@ fn exec_it_gives_a_terminal_with_options_resize_and_exit_code() {
     assert_eq!(t.wait(10), 5, "{}", t.seen);
     // The container is untouched.
     assert_eq!(e.inspect("box")["State"]["Status"], "running");
-    let out = e.run(&["exec", "-d", "-t", "box", "true"]);
-    assert_eq!(out.status.code(), Some(125));
+}
+
+/// Whether a process whose command line is `cmdline` runs in container `name`.
+fn runs_in(e: &Engine, name: &str, cmdline: &str) -> bool {
+    e.ok(&["exec", name, "ps", "-o", "args"])
+        .lines()
+        .any(|l| l.trim() == cmdline)
+}
+
+/// Reaps the pty holders of `exec -d -t` that ended (they are ours as the subreaper).
+fn reap_pty_holders() {
+    for c in common::children() {
+        if c.zombie && c.name == "berth-exec-pty" {
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(c.pid), None);
+        }
+    }
+}
+
+#[test]
+fn exec_detaches_with_keys_and_exec_dt_keeps_its_terminal() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    e.ok(&["run", "-d", "--name", "box", "busybox", "sleep", "1000"]);
+    // exec -d -t: returns at once; the program has a terminal and keeps it.
+    let started = std::time::Instant::now();
+    let out = e.run(&[
+        "exec", "-d", "-t", "box", "sh", "-c",
+        "tty > /tmp/tty; i=0; while [ $i -lt 20000 ]; do echo line $i; i=$((i+1)); done; exec sleep 999",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        common::engine::stderr(&out)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // Its output (more than a pty buffer holds) was drained: it got to its sleep.
+    common::wait_until("the detached exec to reach its sleep", 10, || {
+        runs_in(&e, "box", "sleep 999")
+    });
+    assert!(e
+        .ok(&["exec", "box", "cat", "/tmp/tty"])
+        .starts_with("/dev/pts/"));
+    // exec -it: the detach keys leave the program running, with exit code 0.
+    let mut t = on_terminal(&e, &["exec", "-it", "box", "sh"], 24, 80);
+    t.expect("# ", 10);
+    t.send(b"exec sleep 777\r");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    t.send(CTRL_P_CTRL_Q);
+    assert_eq!(t.wait(10), 0, "{}", t.seen);
+    assert!(t
+        .termios()
+        .local_flags
+        .contains(nix::sys::termios::LocalFlags::ICANON));
+    assert!(runs_in(&e, "box", "sleep 777"));
+    // --detach-keys for exec too.
+    let mut t = on_terminal(
+        &e,
+        &["exec", "-it", "--detach-keys", "ctrl-a,d", "box", "sh"],
+        24,
+        80,
+    );
+    t.expect("# ", 10);
+    t.send(b"exec sleep 555\r");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    t.send(b"\x01d");
+    assert_eq!(t.wait(10), 0, "{}", t.seen);
+    assert!(runs_in(&e, "box", "sleep 555"));
+    // The holders go with the container.
+    e.ok(&["rm", "-f", "box"]);
+    common::wait_until("the pty holders to end", 10, || {
+        reap_pty_holders();
+        !common::children()
+            .iter()
+            .any(|c| c.name == "berth-exec-pty")
+    });
 }
 
 const CTRL_P_CTRL_Q: &[u8] = b"\x10\x11";

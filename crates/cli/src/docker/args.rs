@@ -459,6 +459,9 @@ pub struct ExecArgs {
     pub workdir: Option<String>,
     #[arg(long)]
     pub privileged: bool,
+    /// Override the key sequence for detaching from the exec'd program
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
     pub container: String,
     #[arg(required = true, allow_hyphen_values = true)]
     pub command: Vec<String>,

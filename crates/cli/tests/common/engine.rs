@@ -179,11 +179,11 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Reaps exited monitors this process inherited as a subreaper (never another test's
-/// `Command` child: those are not called berth-monitor).
+/// Reaps exited monitors and `exec -d -t` pty holders this process inherited as a subreaper
+/// (never another test's `Command` child: those are called berth).
 pub fn reap_monitors() {
     for c in super::children() {
-        if c.zombie && c.name == "berth-monitor" {
+        if c.zombie && (c.name == "berth-monitor" || c.name == "berth-exec-pty") {
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(c.pid), None);
         }
     }
