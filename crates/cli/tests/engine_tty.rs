@@ -576,3 +576,74 @@ fn it_without_a_terminal_is_refused_with_dockers_words_and_makes_nothing() {
     refused(&["start", "-ai", "box"]);
     assert_eq!(e.inspect("box")["State"]["Running"], false);
 }
+
+#[test]
+fn a_privileged_container_cannot_change_the_init_others_run() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    // A detached --init container first: the copy is installed, and shared from here on.
+    e.ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        "bystander",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let host_copy = e.runroot.path().join("init/bin/docker-init");
+    let before = std::fs::read(&host_copy).unwrap();
+    assert_eq!(&before[..4], b"\x7fELF");
+    let out = e.run(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "--init",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "mount -o remount,rw /sbin/docker-init 2>/dev/null; echo remount=$?; \
+         mount -o remount,bind,rw /sbin/docker-init 2>/dev/null; \
+         echo tampered 2>/dev/null > /sbin/docker-init; echo write=$?; \
+         head -c 4 /sbin/docker-init | od -An -c | tr -d ' '",
+    ]);
+    let (o, err) = (common::engine::stdout(&out), common::engine::stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{o}{err}");
+    let lines: Vec<&str> = o.lines().collect();
+    assert_ne!(lines[0], "remount=0", "{o}");
+    assert_ne!(lines[1], "write=0", "{o}");
+    assert_eq!(lines[2], "177ELF", "{o}");
+    assert_eq!(
+        std::fs::read(&host_copy).unwrap(),
+        before,
+        "the host's copy changed"
+    );
+    // The view is the monitor's own: nothing of it is in the host's mount table.
+    assert!(!e.mounts_anything());
+    // Containers started afterwards run the real init.
+    let out = e.run(&[
+        "run",
+        "--rm",
+        "--init",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        common::engine::stderr(&out)
+    );
+    assert_eq!(e.inspect("bystander")["State"]["Status"], "running");
+}

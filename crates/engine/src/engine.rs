@@ -236,7 +236,7 @@ impl Engine {
             cgroups_path: format!("/berth-{}", rec.id),
             netns,
             init: if rec.config.init {
-                Some(crate::init::install(&self.paths)?)
+                Some(crate::init::sealed_view(&self.paths)?)
             } else {
                 None
             },

@@ -128,11 +128,18 @@ pub fn capabilities(add: &[String], drop: &[String], privileged: bool) -> Result
         }
         Ok(name)
     };
+    // "All" is every capability this kernel knows that berth itself may hand out: a host (or
+    // an outer container) whose bounding set lacks one would refuse the whole set (EPERM), as
+    // Docker's list of all capabilities also leaves those out.
     let all: Vec<String> = berth_runtime::capabilities::all_names()
         .iter()
         .filter(|n| {
-            berth_runtime::capabilities::number(n)
-                .is_some_and(|i| i <= berth_runtime::capabilities::last_cap())
+            berth_runtime::capabilities::number(n).is_some_and(|i| {
+                // SAFETY: prctl with integer arguments.
+                i <= berth_runtime::capabilities::last_cap()
+                    && unsafe { libc::prctl(libc::PR_CAPBSET_READ, i as libc::c_ulong, 0, 0, 0) }
+                        == 1
+            })
         })
         .map(|s| s.to_string())
         .collect();
