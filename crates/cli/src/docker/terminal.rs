@@ -230,6 +230,10 @@ pub fn hold_pty(master: OwnedFd) {
     unsafe {
         match libc::fork() {
             0 => {
+                // The signal watcher's blocked signals are not the holder's: it ends on them.
+                let mut none: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut none);
+                libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
                 libc::setsid();
                 libc::prctl(libc::PR_SET_NAME, PTY_HOLDER_NAME.as_ptr());
                 let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
