@@ -569,3 +569,321 @@ fn exec_runs_in_the_container_and_keeps_docker_exit_codes() {
     assert_ne!(out.status.code(), Some(0));
     assert!(stderr(&out).contains("is not running"), "{}", stderr(&out));
 }
+
+/// A character major no driver has registered here (from Linux's range for local use): opening
+/// such a node gives ENXIO when the device cgroup lets it through, EPERM when it does not, so
+/// the rules are seen without touching any real device.
+fn unregistered_char_major() -> u32 {
+    let table = std::fs::read_to_string("/proc/devices").unwrap();
+    let chars = table.split("Block devices:").next().unwrap();
+    let used: Vec<u32> = chars
+        .lines()
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    (240..=254)
+        .find(|m| !used.contains(m))
+        .expect("a free char major")
+}
+
+#[test]
+fn devices_appear_with_their_numbers_and_the_cgroup_enforces_their_access() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--device",
+        "/dev/zero:/dev/myzero",
+        "busybox",
+        "sh",
+        "-c",
+        "stat -c '%t:%T %F' /dev/myzero; head -c 4 /dev/myzero | od -An -tx1",
+    ]);
+    assert_eq!(out, "1:5 character special file\n 00 00 00 00\n");
+
+    let major = unregistered_char_major();
+    let host = tempfile::tempdir().unwrap();
+    let node = host.path().join("fake");
+    nix::sys::stat::mknod(
+        &node,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o660),
+        nix::sys::stat::makedev(major as u64, 7),
+    )
+    .unwrap();
+    std::os::unix::fs::chown(&node, Some(5), Some(6)).unwrap();
+    std::fs::set_permissions(&node, std::os::unix::fs::PermissionsExt::from_mode(0o660)).unwrap();
+    let probe = "stat -c '%t:%T %u:%g %a' /dev/fake; cat /dev/fake; echo x > /dev/fake";
+    // Read-only: opening for reading passes the cgroup (and finds no driver), writing does not.
+    let spec = format!("{}:/dev/fake:r", node.display());
+    let out = e.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--device",
+        &spec,
+        "busybox",
+        "sh",
+        "-c",
+        probe,
+    ]);
+    let (o, err) = (stdout(&out), stderr(&out));
+    assert_eq!(o, format!("{major:x}:7 5:6 660\n"), "{err}");
+    let mut lines = err.lines();
+    assert!(
+        lines.next().unwrap().contains("No such device or address"),
+        "{err}"
+    );
+    assert!(
+        lines.next().unwrap().contains("Operation not permitted"),
+        "{err}"
+    );
+    // rwm: both pass the cgroup.
+    let spec = format!("{}:/dev/fake", node.display());
+    let out = e.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--device",
+        &spec,
+        "busybox",
+        "sh",
+        "-c",
+        probe,
+    ]);
+    let err = stderr(&out);
+    assert_eq!(err.matches("No such device or address").count(), 2, "{err}");
+    // Without --device the same node, made inside, is refused.
+    let out = e.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("mknod /dev/fake c {major} 7 && cat /dev/fake"),
+    ]);
+    assert!(
+        stderr(&out).contains("Operation not permitted"),
+        "{}",
+        stderr(&out)
+    );
+    // A missing host device is one clear error, and nothing is left.
+    let out = e.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--device",
+        "/dev/no-such-device",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("/dev/no-such-device"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn userns_takes_dockers_values_and_refuses_remapping_by_name() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    // host is the host's user namespace: the container's root is uid 0 with the full map.
+    let out = e.ok(&[
+        "run",
+        "--name",
+        "h",
+        "--network",
+        "none",
+        "--userns=host",
+        "busybox",
+        "cat",
+        "/proc/self/uid_map",
+    ]);
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["0", "0", "4294967295"]
+    );
+    assert_eq!(e.inspect("h")["HostConfig"]["UsernsMode"], "host");
+    e.ok(&["rm", "h"]);
+    for mode in ["auto", "keep-id", "private", "ns:/proc/1/ns/user"] {
+        let out = e.run(&[
+            "run",
+            "--rm",
+            &format!("--userns={mode}"),
+            "busybox",
+            "true",
+        ]);
+        assert_eq!(out.status.code(), Some(125), "{mode}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("--userns={mode}: berth does not remap user ids")),
+            "{err}"
+        );
+    }
+    let out = e.run(&["run", "--rm", "--userns=sometimes", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(stderr(&out), "berth: --userns: invalid USER mode\n");
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+}
+
+/// A small tmpfs of the test's own, unmounted (and its directory removed) on drop.
+struct SmallTmpfs {
+    dir: std::path::PathBuf,
+}
+
+impl SmallTmpfs {
+    fn mount(size: &str) -> SmallTmpfs {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-e2e-small-")
+            .tempdir()
+            .unwrap()
+            .keep();
+        nix::mount::mount(
+            Some("tmpfs"),
+            &dir,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some(format!("size={size}").as_str()),
+        )
+        .unwrap();
+        SmallTmpfs { dir }
+    }
+
+    fn remount(&self, read_only: bool) {
+        let ro = if read_only {
+            nix::mount::MsFlags::MS_RDONLY
+        } else {
+            nix::mount::MsFlags::empty()
+        };
+        nix::mount::mount(
+            None::<&str>,
+            &self.dir,
+            None::<&str>,
+            nix::mount::MsFlags::MS_REMOUNT | ro,
+            None::<&str>,
+        )
+        .unwrap();
+    }
+
+    fn available(&self) -> u64 {
+        let st = nix::sys::statvfs::statvfs(&self.dir).unwrap();
+        st.blocks_available() as u64 * st.fragment_size() as u64
+    }
+
+    /// Fills the filesystem until `free` bytes are left.
+    fn fill_leaving(&self, free: u64) {
+        let filler = self.dir.join("filler");
+        let _ = std::fs::remove_file(&filler);
+        let n = self.available().saturating_sub(free);
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 4096];
+        let mut written = 0;
+        while written < n {
+            let want = (n - written).min(4096) as usize;
+            use std::io::Write;
+            match f.write(&chunk[..want]) {
+                Ok(k) => written += k as u64,
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn free_up(&self) {
+        let _ = std::fs::remove_file(self.dir.join("filler"));
+    }
+}
+
+impl Drop for SmallTmpfs {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.dir, nix::mount::MntFlags::MNT_DETACH);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Nothing of a container is left in the engine's state: no record, name, bundle or runtime
+/// state, and nothing mounted.
+fn assert_no_container_state(e: &Engine, when: &str) {
+    assert_eq!(e.ok(&["ps", "-aq"]), "", "{when}");
+    for dir in [
+        e.root.path().join("containers"),
+        e.root.path().join("names"),
+        e.runroot.path().join("containers"),
+        e.runroot.path().join("runtime"),
+    ] {
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{when}: {} has {left:?}", dir.display());
+    }
+    assert!(!e.mounts_anything(), "{when}");
+}
+
+#[test]
+fn a_full_or_read_only_state_dir_is_one_clear_error_and_leaves_nothing() {
+    if common::skip() {
+        return;
+    }
+    let fs = SmallTmpfs::mount("16m");
+    let e = Engine::inside(&fs.dir);
+    e.ok(&[
+        "import",
+        common::engine::busybox_tarball().to_str().unwrap(),
+        "busybox",
+    ]);
+    let run = ["run", "--rm", "--network", "none", "busybox", "echo", "hi"];
+    // The disk fills at every step of the start path in turn: record, /etc files, bundle,
+    // runtime state. Each run either works or fails with exit 125 naming the file and ENOSPC.
+    let mut failures = 0;
+    for free_kib in (0..=64).step_by(4) {
+        fs.fill_leaving(free_kib * 1024);
+        let out = e.run(&run);
+        let err = stderr(&out);
+        match out.status.code() {
+            Some(0) => assert_eq!(stdout(&out), "hi\n"),
+            Some(125) => {
+                failures += 1;
+                assert_eq!(err.lines().count(), 1, "{free_kib} KiB free: {err}");
+                assert!(
+                    err.contains("No space left on device")
+                        && err.contains(&*fs.dir.to_string_lossy()),
+                    "{free_kib} KiB free: {err}"
+                );
+            }
+            other => panic!("{free_kib} KiB free: exit {other:?}: {err}"),
+        }
+        fs.free_up();
+        assert_no_container_state(&e, &format!("after a run with {free_kib} KiB free"));
+    }
+    assert!(
+        failures >= 3,
+        "the disk never got in the way ({failures} failures)"
+    );
+    assert_eq!(e.ok(&run), "hi\n");
+
+    // Read-only: run is refused, ps still answers, and after a remount runs work again.
+    fs.remount(true);
+    let out = e.run(&run);
+    assert_eq!(out.status.code(), Some(125));
+    let err = stderr(&out);
+    assert!(err.contains("Read-only file system"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    e.ok(&["ps", "-a"]);
+    fs.remount(false);
+    assert_no_container_state(&e, "after the read-only run");
+    assert_eq!(e.ok(&run), "hi\n");
+    drop(e);
+}

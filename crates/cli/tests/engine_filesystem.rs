@@ -367,3 +367,98 @@ fn cp_never_follows_a_container_symlink_out_to_the_host() {
     e.ok(&["cp", "-L", "evil:/secret-link", got.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(&got).unwrap(), "container secret\n");
 }
+
+#[test]
+fn a_new_volume_is_filled_from_the_image_once_unless_nocopy() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    // An image with a populated /data (owners, modes, a link, a subdirectory) and a VOLUME.
+    e.ok(&[
+        "run",
+        "--name",
+        "src",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /data/sub /anon && echo hello > /data/f && echo deep > /data/sub/g && \
+         ln -s f /data/link && chown -R 1000:1001 /data && chmod 750 /data && chmod 640 /data/f && \
+         echo anon-content > /anon/a",
+    ]);
+    e.ok(&["commit", "-c", "VOLUME /anon", "src", "filled"]);
+    let show = "stat -c '%u:%g %a' /data /data/f /data/sub/g; cat /data/f /data/sub/g; readlink /data/link";
+    let out = e.ok(&["run", "--rm", "-v", "vol:/data", "filled", "sh", "-c", show]);
+    assert_eq!(
+        out,
+        "1000:1001 750\n1000:1001 640\n1000:1001 644\nhello\ndeep\nf\n"
+    );
+    // The copy is in the volume itself, on the host.
+    let v: serde_json::Value = serde_json::from_str(&e.ok(&["volume", "inspect", "vol"])).unwrap();
+    let data = std::path::PathBuf::from(v[0]["Mountpoint"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(data.join("sub/g")).unwrap(),
+        "deep\n"
+    );
+    // A volume with content is used as it is: what a container removed stays removed.
+    e.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "vol:/data",
+        "filled",
+        "sh",
+        "-c",
+        "rm /data/f; echo mine > /data/mine",
+    ]);
+    let out = e.ok(&["run", "--rm", "-v", "vol:/data", "filled", "ls", "/data"]);
+    assert_eq!(out, "link\nmine\nsub\n");
+    // An anonymous volume for the image's VOLUME is filled too.
+    let out = e.ok(&["run", "--rm", "filled", "cat", "/anon/a"]);
+    assert_eq!(out, "anon-content\n");
+    // nocopy, in both spellings, leaves a new volume empty.
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "bare:/data:nocopy",
+        "filled",
+        "ls",
+        "-A",
+        "/data",
+    ]);
+    assert_eq!(out, "");
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=volume,src=bare2,dst=/data,volume-nocopy",
+        "filled",
+        "ls",
+        "-A",
+        "/data",
+    ]);
+    assert_eq!(out, "");
+    let v: serde_json::Value = serde_json::from_str(&e.ok(&["volume", "inspect", "bare"])).unwrap();
+    let bare = std::path::PathBuf::from(v[0]["Mountpoint"].as_str().unwrap());
+    assert_eq!(std::fs::read_dir(&bare).unwrap().count(), 0);
+    // A bind is never filled.
+    let host = tempfile::tempdir().unwrap();
+    let spec = format!("{}:/data", host.path().display());
+    let out = e.ok(&["run", "--rm", "-v", &spec, "filled", "ls", "-A", "/data"]);
+    assert_eq!(out, "");
+    assert_eq!(std::fs::read_dir(host.path()).unwrap().count(), 0);
+    // A path the image lacks gives an empty volume.
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "other:/nowhere",
+        "filled",
+        "ls",
+        "-A",
+        "/nowhere",
+    ]);
+    assert_eq!(out, "");
+    assert!(!e.mounts_anything());
+}

@@ -217,3 +217,48 @@ fn info_version_and_ps_size_report_the_engine() {
     let sizes = e.ok(&["ps", "-as", "--format", "{{.Names}} {{.Size}}"]);
     assert!(sizes.contains("up 0B (virtual "), "{sizes}");
 }
+
+#[test]
+fn volume_prune_filters_by_label_and_all() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    e.ok(&["volume", "create", "--label", "tier=db", "db1"]);
+    e.ok(&["volume", "create", "--label", "tier=web", "web1"]);
+    e.ok(&["volume", "create", "--label", "keep", "kept"]);
+    e.ok(&["volume", "create", "plain"]);
+    let names = |out: &str| -> Vec<String> {
+        let mut v: Vec<String> = out
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    // Named volumes go only with -a (or all=true); the label narrows.
+    assert_eq!(
+        names(&e.ok(&["volume", "prune", "-f", "--filter", "label=tier=db"])),
+        Vec::<String>::new()
+    );
+    let out = e.ok(&[
+        "volume",
+        "prune",
+        "-f",
+        "--filter",
+        "all=true",
+        "--filter",
+        "label=tier=db",
+    ]);
+    assert_eq!(names(&out), ["db1"]);
+    let out = e.ok(&["volume", "prune", "-af", "--filter", "label!=keep"]);
+    assert_eq!(names(&out), ["plain", "web1"]);
+    assert_eq!(e.ok(&["volume", "ls", "-q"]), "kept\n");
+    let out = e.run(&["volume", "prune", "-f", "--filter", "until=1h"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(common::engine::stderr(&out).contains("invalid filter 'until'"));
+    let out = e.ok(&["volume", "prune", "-af", "--filter", "label=keep"]);
+    assert_eq!(names(&out), ["kept"]);
+}

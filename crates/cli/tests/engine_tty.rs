@@ -92,8 +92,84 @@ fn exec_it_gives_a_terminal_with_options_resize_and_exit_code() {
     assert_eq!(t.wait(10), 5, "{}", t.seen);
     // The container is untouched.
     assert_eq!(e.inspect("box")["State"]["Status"], "running");
-    let out = e.run(&["exec", "-d", "-t", "box", "true"]);
-    assert_eq!(out.status.code(), Some(125));
+}
+
+/// Whether a process whose command line is `cmdline` runs in container `name`.
+fn runs_in(e: &Engine, name: &str, cmdline: &str) -> bool {
+    e.ok(&["exec", name, "ps", "-o", "args"])
+        .lines()
+        .any(|l| l.trim() == cmdline)
+}
+
+/// Reaps the pty holders of `exec -d -t` that ended (they are ours as the subreaper).
+fn reap_pty_holders() {
+    for c in common::children() {
+        if c.zombie && c.name == "berth-exec-pty" {
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(c.pid), None);
+        }
+    }
+}
+
+#[test]
+fn exec_detaches_with_keys_and_exec_dt_keeps_its_terminal() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    e.ok(&["run", "-d", "--name", "box", "busybox", "sleep", "1000"]);
+    // exec -d -t: returns at once; the program has a terminal and keeps it.
+    let started = std::time::Instant::now();
+    let out = e.run(&[
+        "exec", "-d", "-t", "box", "sh", "-c",
+        "tty > /tmp/tty; i=0; while [ $i -lt 20000 ]; do echo line $i; i=$((i+1)); done; exec sleep 999",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        common::engine::stderr(&out)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // Its output (more than a pty buffer holds) was drained: it got to its sleep.
+    common::wait_until("the detached exec to reach its sleep", 10, || {
+        runs_in(&e, "box", "sleep 999")
+    });
+    assert!(e
+        .ok(&["exec", "box", "cat", "/tmp/tty"])
+        .starts_with("/dev/pts/"));
+    // exec -it: the detach keys leave the program running, with exit code 0.
+    let mut t = on_terminal(&e, &["exec", "-it", "box", "sh"], 24, 80);
+    t.expect("# ", 10);
+    t.send(b"exec sleep 777\r");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    t.send(CTRL_P_CTRL_Q);
+    assert_eq!(t.wait(10), 0, "{}", t.seen);
+    assert!(t
+        .termios()
+        .local_flags
+        .contains(nix::sys::termios::LocalFlags::ICANON));
+    assert!(runs_in(&e, "box", "sleep 777"));
+    // --detach-keys for exec too.
+    let mut t = on_terminal(
+        &e,
+        &["exec", "-it", "--detach-keys", "ctrl-a,d", "box", "sh"],
+        24,
+        80,
+    );
+    t.expect("# ", 10);
+    t.send(b"exec sleep 555\r");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    t.send(b"\x01d");
+    assert_eq!(t.wait(10), 0, "{}", t.seen);
+    assert!(runs_in(&e, "box", "sleep 555"));
+    // The holders go with the container.
+    e.ok(&["rm", "-f", "box"]);
+    common::wait_until("the pty holders to end", 10, || {
+        reap_pty_holders();
+        !common::children()
+            .iter()
+            .any(|c| c.name == "berth-exec-pty")
+    });
 }
 
 const CTRL_P_CTRL_Q: &[u8] = b"\x10\x11";
@@ -466,4 +542,108 @@ fn input_reaches_a_non_tty_container_and_its_end_closes_it_for_the_starter_only(
     assert_eq!(e.inspect("upper")["State"]["Status"], "running");
     e.ok(&["stop", "-t", "1", "upper"]);
     assert_eq!(t.wait(10), 137, "{}", t.seen);
+}
+
+#[test]
+fn it_without_a_terminal_is_refused_with_dockers_words_and_makes_nothing() {
+    if common::skip() {
+        return;
+    }
+    use common::engine::stderr;
+    let e = Engine::with_busybox();
+    let refused = |args: &[&str]| {
+        // `e.run` gives the command /dev/null as stdin: not a terminal.
+        let out = e.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert_eq!(
+            stderr(&out).trim_end(),
+            "berth: the input device is not a TTY",
+            "{args:?}"
+        );
+    };
+    refused(&["run", "-it", "--rm", "--name", "never", "busybox", "true"]);
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+    // -t alone, or detached, needs no terminal here.
+    assert_eq!(
+        e.ok(&["run", "--rm", "-t", "busybox", "echo", "hi"]),
+        "hi\r\n"
+    );
+    e.ok(&["run", "-dit", "--name", "box", "busybox", "sh"]);
+    refused(&["exec", "-it", "box", "true"]);
+    refused(&["attach", "box"]);
+    e.ok(&["exec", "-i", "box", "true"]);
+    e.ok(&["stop", "-t", "1", "box"]);
+    refused(&["start", "-ai", "box"]);
+    assert_eq!(e.inspect("box")["State"]["Running"], false);
+}
+
+#[test]
+fn a_privileged_container_cannot_change_the_init_others_run() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    // A detached --init container first: the copy is installed, and shared from here on.
+    e.ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        "bystander",
+        "--network",
+        "none",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let host_copy = e.runroot.path().join("init/bin/docker-init");
+    let before = std::fs::read(&host_copy).unwrap();
+    assert_eq!(&before[..4], b"\x7fELF");
+    let out = e.run(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "--init",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "mount -o remount,rw /sbin/docker-init 2>/dev/null; echo remount=$?; \
+         mount -o remount,bind,rw /sbin/docker-init 2>/dev/null; \
+         echo tampered 2>/dev/null > /sbin/docker-init; echo write=$?; \
+         head -c 4 /sbin/docker-init | od -An -c | tr -d ' '",
+    ]);
+    let (o, err) = (common::engine::stdout(&out), common::engine::stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{o}{err}");
+    let lines: Vec<&str> = o.lines().collect();
+    assert_ne!(lines[0], "remount=0", "{o}");
+    assert_ne!(lines[1], "write=0", "{o}");
+    assert_eq!(lines[2], "177ELF", "{o}");
+    assert_eq!(
+        std::fs::read(&host_copy).unwrap(),
+        before,
+        "the host's copy changed"
+    );
+    // The view is the monitor's own: nothing of it is in the host's mount table.
+    assert!(!e.mounts_anything());
+    // Containers started afterwards run the real init.
+    let out = e.run(&[
+        "run",
+        "--rm",
+        "--init",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        common::engine::stderr(&out)
+    );
+    assert_eq!(e.inspect("bystander")["State"]["Status"], "running");
 }

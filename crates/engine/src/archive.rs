@@ -106,6 +106,8 @@ pub struct PathStat {
     pub kind: Kind,
     pub size: u64,
     pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
     pub link_target: Option<PathBuf>,
 }
 
@@ -202,6 +204,8 @@ pub fn stat(tree: &dyn Tree, path: &Path, follow: bool) -> io::Result<PathStat> 
         kind,
         size: st.st_size as u64,
         mode: st.st_mode,
+        uid: st.st_uid,
+        gid: st.st_gid,
         link_target,
     })
 }

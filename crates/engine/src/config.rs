@@ -46,6 +46,9 @@ pub struct RunConfig {
     pub ulimits: Vec<Ulimit>,
     pub log_opts: BTreeMap<String, String>,
     pub group_add: Vec<String>,
+    /// `--userns`: Docker's `UsernsMode`, "" or "host" (berth never remaps user ids, so both
+    /// run in the host's user namespace).
+    pub userns_mode: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -76,6 +79,10 @@ pub enum MountConfig {
         name: String,
         target: PathBuf,
         read_only: bool,
+        /// `volume-nocopy` / `:nocopy`: a new volume is not filled from the image's content at
+        /// its mount path.
+        #[serde(default)]
+        no_copy: bool,
     },
     Tmpfs {
         target: PathBuf,

@@ -136,14 +136,15 @@ impl Engine {
 
     /// The container's overlay, mounted detached: read-write on its writable layer, or
     /// read-only with the writable layer as the topmost lower dir (never touching it).
-    fn detached_rootfs(&self, rec: &ContainerRecord, writable: bool) -> Result<OwnedFd> {
+    pub(crate) fn detached_rootfs(&self, rec: &ContainerRecord, writable: bool) -> Result<OwnedFd> {
         let mut lowers = rootfs::lowers(&self.images, rec)?;
         let upper = rootfs::upper_dir(&self.containers, &rec.id);
-        let join = |dirs: &[PathBuf]| {
+        // One `lowerdir+` per layer (Linux 6.8): fsconfig takes strings of at most 256 bytes,
+        // which a `lowerdir` list of absolute paths outgrows at three layers.
+        let each = |dirs: &[PathBuf]| {
             dirs.iter()
-                .map(|p| p.display().to_string())
+                .map(|p| ("lowerdir+", p.display().to_string()))
                 .collect::<Vec<_>>()
-                .join(":")
         };
         let mut opts: Vec<(&str, String)> = Vec::new();
         if writable {
@@ -152,7 +153,7 @@ impl Engine {
                 std::fs::create_dir_all(&empty).map_err(|e| Error::io(&empty, e))?;
                 lowers.push(empty);
             }
-            opts.push(("lowerdir", join(&lowers)));
+            opts.extend(each(&lowers));
             opts.push(("upperdir", upper.display().to_string()));
             let work = self.containers.dir(&rec.id).join("work");
             opts.push(("workdir", work.display().to_string()));
@@ -164,7 +165,7 @@ impl Engine {
                 std::fs::create_dir_all(&empty).map_err(|e| Error::io(&empty, e))?;
                 lowers.push(empty);
             }
-            opts.push(("lowerdir", join(&lowers)));
+            opts.extend(each(&lowers));
         }
         opts.push(("index", "off".into()));
         let pairs: Vec<(&str, &str)> = opts.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -190,6 +191,7 @@ impl Engine {
                     name,
                     target,
                     read_only,
+                    ..
                 } => wanted.push((target.clone(), self.volumes.data_dir(name), *read_only)),
                 MountConfig::Tmpfs { .. } => {}
             }

@@ -130,7 +130,9 @@ impl Engine {
                 }
             }
         }
-        if let Err(e) = rootfs::prepare(&self.containers, &rec.id) {
+        let made = rootfs::prepare(&self.containers, &rec.id)
+            .and_then(|()| crate::volume_fill::fill_new_volumes(self, &rec));
+        if let Err(e) = made {
             let _ = self.containers.remove(&rec);
             return Err(e);
         }
@@ -153,6 +155,7 @@ impl Engine {
                     name: String::new(),
                     target,
                     read_only: false,
+                    no_copy: false,
                 });
             }
         }
@@ -217,6 +220,7 @@ impl Engine {
                     name,
                     target,
                     read_only,
+                    ..
                 } => binds.push(HostMount {
                     source: self.volumes.data_dir(name),
                     target: target.clone(),
@@ -232,7 +236,7 @@ impl Engine {
             cgroups_path: format!("/berth-{}", rec.id),
             netns,
             init: if rec.config.init {
-                Some(crate::init::install(&self.paths)?)
+                Some(crate::init::sealed_view(&self.paths)?)
             } else {
                 None
             },

@@ -1,10 +1,16 @@
 //! `--init`: a minimal init in front of the container's program, as Docker's tini is. The init
 //! is berth's own program (`init/docker-init.rs`, built static by `build.rs` and embedded in
-//! this crate): it runs in any image, including ones without a C library. The engine writes it
-//! once to the run root and bind-mounts it read-only, nosuid, at [`INIT_PATH`] in containers
-//! started with `--init`, whose command becomes `docker-init -- PROGRAM ARGS` (what Docker shows).
-//! The container cannot change the copy (a read-only mount); a copy that differs from the
-//! embedded binary (a new berth, or tampering by a privileged container) is replaced before use.
+//! this crate): it runs in any image, including ones without a C library. Containers started
+//! with `--init` get it bind-mounted read-only, nosuid, at [`INIT_PATH`], and their command
+//! becomes `docker-init -- PROGRAM ARGS` (what Docker shows).
+//!
+//! The engine writes the binary once to the run root (`init/bin/docker-init`, replaced if it
+//! differs from the embedded one). Containers never see that file directly: a `--privileged`
+//! container can remount its read-only bind read-write, and would then write through to the
+//! copy every other container runs. The monitor instead binds it from a read-only overlay
+//! (lower dirs only, which overlayfs refuses to remount read-write) mounted in a mount
+//! namespace of the monitor's own ([`sealed_view`]): the host never sees that mount, it goes
+//! with the monitor, and the container's namespace, copied from the monitor's, has it.
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -28,7 +34,7 @@ pub fn wrap(argv: Vec<String>) -> Vec<String> {
 
 /// The host path of the init, written (atomically, mode 0555) if missing or different.
 pub fn install(paths: &Paths) -> Result<PathBuf> {
-    let dir = paths.runroot().join("init");
+    let dir = paths.runroot().join("init").join("bin");
     let path = dir.join("docker-init");
     if std::fs::read(&path).is_ok_and(|b| b == BINARY) {
         return Ok(path);
@@ -45,6 +51,52 @@ pub fn install(paths: &Paths) -> Result<PathBuf> {
         .map_err(io)?;
     // Renamed over the old copy: containers running on it keep theirs.
     tmp.persist(&path).map_err(|e| io(e.error))?;
+    Ok(path)
+}
+
+/// The path to bind the init from in containers this monitor starts: the installed copy seen
+/// through a read-only overlay mounted at `<runroot>/init/ro` in this process's own mount
+/// namespace (made on first use; the calling thread's, which is the one that forks the
+/// container). Host mounts still propagate in (`rslave`); nothing propagates out.
+pub fn sealed_view(paths: &Paths) -> Result<PathBuf> {
+    static VIEW: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+    let mut view = VIEW.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = view.as_ref() {
+        return Ok(p.clone());
+    }
+    let installed = install(paths)?;
+    let dir = paths.runroot().join("init");
+    let (bin, empty, ro) = (dir.join("bin"), dir.join("empty"), dir.join("ro"));
+    for d in [&empty, &ro] {
+        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+    }
+    let fail = |what: &str, e: nix::Error| {
+        Error::Other(format!("sealing the --init binary ({what}): {e}"))
+    };
+    use nix::mount::{mount, MsFlags};
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|e| fail("a mount namespace for the monitor", e))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
+        None::<&str>,
+    )
+    .map_err(|e| fail("making mounts slaves", e))?;
+    // Two lower dirs and no upper: overlayfs wants two without an upper, and without an upper
+    // it refuses any remount read-write (EROFS).
+    let data = format!("lowerdir={}:{}", bin.display(), empty.display());
+    mount(
+        Some("overlay"),
+        &ro,
+        Some("overlay"),
+        MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(data.as_str()),
+    )
+    .map_err(|e| fail("the read-only overlay", e))?;
+    let path = ro.join(installed.file_name().expect("a file name"));
+    *view = Some(path.clone());
     Ok(path)
 }
 

@@ -36,9 +36,11 @@ pub fn container(engine: &Engine, rec: &ContainerRecord) -> Value {
                 name,
                 target,
                 read_only,
+                no_copy,
             } => json!({"Type": "volume", "Name": name,
                         "Source": engine.volumes.data_dir(name), "Destination": target,
-                        "Driver": "local", "Mode": "z", "RW": !read_only, "Propagation": ""}),
+                        "Driver": "local", "Mode": if *no_copy { "nocopy" } else { "z" },
+                        "RW": !read_only, "Propagation": ""}),
             MountConfig::Tmpfs { target, .. } => {
                 json!({"Type": "tmpfs", "Source": "", "Destination": target, "RW": true})
             }
@@ -84,7 +86,7 @@ pub fn container(engine: &Engine, rec: &ContainerRecord) -> Value {
             "Binds": c.mounts.iter().filter_map(|m| match m {
                 MountConfig::Bind { source, target, read_only } =>
                     Some(format!("{}:{}{}", source.display(), target.display(), if *read_only { ":ro" } else { "" })),
-                MountConfig::Volume { name, target, read_only } =>
+                MountConfig::Volume { name, target, read_only, .. } =>
                     Some(format!("{name}:{}{}", target.display(), if *read_only { ":ro" } else { "" })),
                 MountConfig::Tmpfs { .. } => None,
             }).collect::<Vec<_>>(),
@@ -97,6 +99,7 @@ pub fn container(engine: &Engine, rec: &ContainerRecord) -> Value {
             "Privileged": c.privileged,
             "ReadonlyRootfs": c.read_only,
             "Init": c.init,
+            "UsernsMode": c.userns_mode,
             "Memory": c.resources.memory.unwrap_or(0),
             "MemorySwap": c.resources.memory_swap.unwrap_or(0),
             "NanoCpus": c.resources.nano_cpus.unwrap_or(0),

@@ -29,6 +29,7 @@ pub mod rootfs;
 pub mod spec;
 pub mod usage;
 pub mod user;
+mod volume_fill;
 pub mod volumes;
 
 pub use commit::CommitRequest;

@@ -8,6 +8,7 @@ use std::path::Path;
 use crate::config::MountConfig;
 use crate::error::Result;
 use crate::record::{ContainerRecord, Status};
+use crate::volumes::Volume;
 use crate::{rootfs, Engine};
 
 /// Bytes of the files under `dir` (apparent sizes, each inode once, symlinks not followed).
@@ -76,9 +77,13 @@ impl Engine {
         Ok((removed, freed))
     }
 
-    /// Removes the volumes no container uses: anonymous ones, or all with `all`. Returns
-    /// their names and the bytes they held.
-    pub fn prune_volumes(&self, all: bool) -> Result<(Vec<String>, u64)> {
+    /// Removes the volumes no container uses that `matches` accepts: anonymous ones, or all
+    /// with `all`. Returns their names and the bytes they held.
+    pub fn prune_volumes(
+        &self,
+        all: bool,
+        matches: &dyn Fn(&Volume) -> bool,
+    ) -> Result<(Vec<String>, u64)> {
         let used: HashSet<String> = self
             .containers
             .list()?
@@ -92,7 +97,7 @@ impl Engine {
         let mut removed = Vec::new();
         let mut freed = 0;
         for v in self.volumes.list()? {
-            if used.contains(&v.name) || !(all || v.anonymous) {
+            if used.contains(&v.name) || !(all || v.anonymous) || !matches(&v) {
                 continue;
             }
             let size = dir_size(&self.volumes.data_dir(&v.name));

@@ -128,11 +128,18 @@ pub fn capabilities(add: &[String], drop: &[String], privileged: bool) -> Result
         }
         Ok(name)
     };
+    // "All" is every capability this kernel knows that berth itself may hand out: a host (or
+    // an outer container) whose bounding set lacks one would refuse the whole set (EPERM), as
+    // Docker's list of all capabilities also leaves those out.
     let all: Vec<String> = berth_runtime::capabilities::all_names()
         .iter()
         .filter(|n| {
-            berth_runtime::capabilities::number(n)
-                .is_some_and(|i| i <= berth_runtime::capabilities::last_cap())
+            berth_runtime::capabilities::number(n).is_some_and(|i| {
+                // SAFETY: prctl with integer arguments.
+                i <= berth_runtime::capabilities::last_cap()
+                    && unsafe { libc::prctl(libc::PR_CAPBSET_READ, i as libc::c_ulong, 0, 0, 0) }
+                        == 1
+            })
         })
         .map(|s| s.to_string())
         .collect();
@@ -415,8 +422,9 @@ fn device_json(host: &std::path::Path, container: &std::path::Path, perms: &str)
         "major": libc::major(rdev),
         "minor": libc::minor(rdev),
         "fileMode": meta.mode() & 0o777,
-        "uid": 0,
-        "gid": 0,
+        // The host node's owner, as Docker keeps it.
+        "uid": meta.uid(),
+        "gid": meta.gid(),
         "access": if perms.is_empty() { "rwm" } else { perms },
     }))
 }

@@ -86,6 +86,12 @@ impl Volumes {
         }
     }
 
+    /// Held while a volume is filled from an image (`volume_fill`).
+    pub fn lock(&self, name: &str) -> Result<berth_sys::FileLock> {
+        let path = self.dir.join(name).join("fill.lock");
+        berth_sys::FileLock::exclusive(&path).map_err(|e| Error::io(&path, e))
+    }
+
     pub fn get(&self, name: &str) -> Result<Volume> {
         let meta = self.dir.join(name).join("volume.json");
         let data = fs::read(&meta).map_err(|e| match e.kind() {

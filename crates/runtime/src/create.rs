@@ -178,7 +178,6 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<ContainerRecord>
     let mut resources = linux.resources().clone().unwrap_or_default();
     resources.set_devices(Some(crate::rootfs::devices::cgroup_rules(
         resources.devices().as_deref().unwrap_or_default(),
-        linux.devices().as_deref().unwrap_or_default(),
     )));
     cgroup.apply(&resources)?;
 

@@ -105,7 +105,12 @@ impl StateRoot {
         for attempt in 0..2 {
             match fs::create_dir(&dir) {
                 Ok(()) => {
-                    self.record_creator(id, cgroup)?;
+                    if let Err(e) = self.record_creator(id, cgroup) {
+                        // A claim without its creator record (a full disk) would read as
+                        // abandoned only to the next create of the same id: take it back.
+                        let _ = fs::remove_dir_all(&dir);
+                        return Err(e);
+                    }
                     return Ok(dir);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {

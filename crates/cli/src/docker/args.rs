@@ -339,6 +339,9 @@ pub struct RunArgs {
     pub publish_all: bool,
     #[arg(long = "device")]
     pub device: Vec<String>,
+    /// User namespace to use (host: the host's, the default)
+    #[arg(long)]
+    pub userns: Option<String>,
     #[arg(long = "shm-size")]
     pub shm_size: Option<String>,
     #[arg(long = "sysctl")]
@@ -456,6 +459,9 @@ pub struct ExecArgs {
     pub workdir: Option<String>,
     #[arg(long)]
     pub privileged: bool,
+    /// Override the key sequence for detaching from the exec'd program
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
     pub container: String,
     #[arg(required = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -782,6 +788,9 @@ pub struct VolumePruneArgs {
     /// Do not prompt for confirmation
     #[arg(short, long)]
     pub force: bool,
+    /// Provide filter values (e.g. "label=<key>=<value>", "label!=<key>", "all=true")
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -24,12 +24,14 @@ pub fn attach(engine: &Engine, a: &AttachArgs) -> Result<i32> {
         close_stdin_on_eof: false,
         size: if tty { terminal::own_size() } else { None },
     };
+    let session = engine.attach(&id, &opts).map_err(engine_failure)?;
+    // After the attach: as with Docker, a stopped container's error comes first.
+    terminal::check_tty(stdin, tty)?;
     let raw = if tty && stdin {
         terminal::RawMode::enter()
     } else {
         None
     };
-    let session = engine.attach(&id, &opts).map_err(engine_failure)?;
     let end = terminal::follow(&session, rec.state.pid, tty, a.sig_proxy);
     drop(raw);
     match end.map_err(engine_failure)? {

@@ -325,6 +325,9 @@ pub fn logs(engine: &Engine, a: &LogsArgs) -> Result<i32> {
 
 pub fn exec(engine: &Engine, a: &ExecArgs) -> Result<i32> {
     let id = engine.containers.resolve(&a.container)?;
+    if !a.detach {
+        terminal::check_tty(a.interactive, a.tty)?;
+    }
     let rec = engine.containers.load(&id)?;
     if !rec.is_running() {
         return Err(Failure::new(126, format!("container {} is not running", rec.id)).into());
@@ -358,10 +361,7 @@ pub fn exec(engine: &Engine, a: &ExecArgs) -> Result<i32> {
         spec_user.set_additional_gids(Some(user.additional_gids));
         process.set_user(spec_user);
     }
-    if a.tty && a.detach {
-        // This command holds the pty: the program would lose its terminal when it exits.
-        bail!("exec -d with -t is not supported yet (use exec -d without -t)");
-    }
+    let keys = super::run::detach_keys(a.detach_keys.as_deref())?;
     // With -t the exec'd process makes a pty and sends us the master.
     let console = a
         .tty
@@ -388,7 +388,11 @@ pub fn exec(engine: &Engine, a: &ExecArgs) -> Result<i32> {
         drop(theirs);
         let master = berth_runtime::sync::recv_fd(ours.as_raw_fd())
             .map_err(|e| anyhow!("receiving the exec's pty: {e}"))?;
-        let code = terminal::relay_pty(master, pid, a.interactive);
+        if a.detach {
+            terminal::hold_pty(master);
+            return Ok(0);
+        }
+        let code = terminal::relay_pty(master, pid, a.interactive, &keys);
         drop(raw);
         return Ok(code);
     }

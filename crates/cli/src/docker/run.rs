@@ -17,6 +17,9 @@ use berth_engine::attach::{AttachOptions, DetachKeys, End};
 pub fn run(engine: &Engine, a: &RunArgs, create_only: bool) -> Result<i32> {
     let config = run_config(a)?;
     let keys = detach_keys(a.detach_keys.as_deref())?;
+    if !a.detach && !create_only {
+        terminal::check_tty(a.interactive, a.tty)?;
+    }
     let image = match (a.pull.as_str(), engine.images.resolve(&a.image)) {
         ("always", _) => {
             super::registry::pull_image(engine, &a.image, a.platform.as_deref(), a.quiet)?
@@ -51,7 +54,13 @@ pub fn run(engine: &Engine, a: &RunArgs, create_only: bool) -> Result<i32> {
         return Ok(0);
     }
     if detach {
-        let mut handle = engine.start(&rec.id, None).map_err(engine_failure)?;
+        let mut handle = match engine.start(&rec.id, None) {
+            Ok(h) => h,
+            Err(e) => {
+                cleanup_failed(engine, &rec.id, a.rm);
+                return Err(engine_failure(e));
+            }
+        };
         match handle.wait_started() {
             Ok(_) => {
                 println!("{}", rec.id);
@@ -109,6 +118,7 @@ fn attach_run(engine: &Engine, id: &str, how: &Attached) -> Result<i32> {
         Ok(h) => h,
         Err(e) => {
             drop(raw);
+            cleanup_failed(engine, id, how.rm);
             return Err(engine_failure(e));
         }
     };
@@ -148,6 +158,7 @@ pub fn start(engine: &Engine, a: &StartArgs) -> Result<i32> {
             bail!("you cannot start and attach multiple containers at once");
         }
         let id = engine.containers.resolve(&a.containers[0])?;
+        terminal::check_tty(a.interactive, engine.containers.load(&id)?.config.tty)?;
         let how = Attached {
             stdin: a.interactive,
             detach_keys: detach_keys(a.detach_keys.as_deref())?,
@@ -340,6 +351,7 @@ pub fn run_config(a: &RunArgs) -> Result<RunConfig> {
         ulimits,
         log_opts: key_values(&a.log_opt),
         group_add: a.group_add.clone(),
+        userns_mode: userns_mode(a.userns.as_deref())?,
         // `-p` arrives with bridge networking: until then nothing is published.
     })
     .and_then(|c| {
@@ -377,6 +389,25 @@ fn network_mode(a: &RunArgs) -> anyhow::Result<NetworkMode> {
         }
     }
     Ok(mode)
+}
+
+/// `--userns`: Docker accepts "" and "host" only (remapping is a daemon-wide setting there).
+/// Podman's per-container modes are named and refused: berth runs containers in the host's
+/// user namespace, and a remapped one needs idmapped image layers, volumes and binds (see
+/// ARCHITECTURE.md, "User namespaces").
+fn userns_mode(mode: Option<&str>) -> Result<String> {
+    match mode.unwrap_or("") {
+        m @ ("" | "host") => Ok(m.to_string()),
+        m @ ("private" | "auto" | "keep-id" | "nomap" | "remap") => Err(anyhow!(
+            "--userns={m}: berth does not remap user ids; only --userns=host (the default) is supported"
+        )),
+        m if m.starts_with("auto:") || m.starts_with("keep-id:") || m.starts_with("ns:") => {
+            Err(anyhow!(
+                "--userns={m}: berth does not remap user ids; only --userns=host (the default) is supported"
+            ))
+        }
+        _ => Err(anyhow!("--userns: invalid USER mode")),
+    }
 }
 
 /// `-e NAME` takes the value from this environment, as Docker does.
@@ -417,21 +448,27 @@ pub fn parse_volume(v: &str) -> Result<MountConfig> {
         _ => bail!("invalid volume specification: '{v}'"),
     };
     let target = absolute(dst, "volume")?;
-    let mut read_only = false;
+    let (mut read_only, mut no_copy) = (false, false);
     for o in opts.split(',').filter(|o| !o.is_empty()) {
         match o {
             "ro" => read_only = true,
+            "nocopy" => no_copy = true,
             "rw" | "z" | "Z" | "rprivate" | "private" | "consistent" | "cached" | "delegated" => {}
             _ => bail!("invalid volume specification: '{v}': unknown option {o:?}"),
         }
+    }
+    let is_bind = src.starts_with('/') || src.starts_with('.');
+    if no_copy && is_bind {
+        bail!("invalid volume specification: '{v}': nocopy applies to volumes, not binds");
     }
     Ok(if src.is_empty() {
         MountConfig::Volume {
             name: String::new(),
             target,
             read_only,
+            no_copy,
         }
-    } else if src.starts_with('/') || src.starts_with('.') {
+    } else if is_bind {
         let source = std::fs::canonicalize(src).with_context(|| {
             format!("invalid mount config: bind source path does not exist: {src}")
         })?;
@@ -445,6 +482,7 @@ pub fn parse_volume(v: &str) -> Result<MountConfig> {
             name: src.to_string(),
             target,
             read_only,
+            no_copy,
         }
     })
 }
@@ -453,6 +491,7 @@ pub fn parse_volume(v: &str) -> Result<MountConfig> {
 pub fn parse_mount(m: &str) -> Result<MountConfig> {
     let mut kind = "volume";
     let (mut source, mut target, mut ro) = (String::new(), String::new(), false);
+    let mut no_copy = false;
     let mut tmpfs_opts = Vec::new();
     for field in m.split(',') {
         let (k, v) = field.split_once('=').unwrap_or((field, "true"));
@@ -463,7 +502,8 @@ pub fn parse_mount(m: &str) -> Result<MountConfig> {
             "readonly" | "ro" => ro = v != "false" && v != "0",
             "tmpfs-size" => tmpfs_opts.push(format!("size={v}")),
             "tmpfs-mode" => tmpfs_opts.push(format!("mode={v}")),
-            "bind-propagation" | "volume-nocopy" | "consistency" => {}
+            "volume-nocopy" => no_copy = v != "false" && v != "0",
+            "bind-propagation" | "consistency" => {}
             _ => bail!("invalid field '{k}' must be a key=value pair in --mount {m}"),
         }
     }
@@ -480,6 +520,7 @@ pub fn parse_mount(m: &str) -> Result<MountConfig> {
             name: source,
             target,
             read_only: ro,
+            no_copy,
         },
         "tmpfs" => MountConfig::Tmpfs {
             target,
@@ -524,9 +565,19 @@ mod tests {
             MountConfig::Volume {
                 name: "data".into(),
                 target: "/var/lib/x".into(),
-                read_only: true
+                read_only: true,
+                no_copy: false,
             }
         );
+        assert!(matches!(
+            parse_volume("data:/x:nocopy").unwrap(),
+            MountConfig::Volume { no_copy: true, .. }
+        ));
+        assert!(matches!(
+            parse_mount("type=volume,src=data,dst=/x,volume-nocopy").unwrap(),
+            MountConfig::Volume { no_copy: true, .. }
+        ));
+        assert!(parse_volume("/tmp:/x:nocopy").is_err());
         assert!(matches!(
             parse_volume("/tmp:/host").unwrap(),
             MountConfig::Bind { .. }

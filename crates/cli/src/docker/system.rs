@@ -164,22 +164,48 @@ pub fn version(_engine: &Engine, a: &FormatArgs) -> Result<i32> {
 }
 
 /// `until=` and `label=`/`label!=` filters of the prune commands.
+/// `label=k`, `label=k=v`, `label!=k`, `label!=k=v` filters: each must hold.
+#[derive(Default)]
+struct LabelFilter(Vec<(bool, String, Option<String>)>);
+
+impl LabelFilter {
+    /// Takes the filter `k=v` if it is a label filter.
+    fn take(&mut self, k: &str, v: &str) -> bool {
+        if k != "label" && k != "label!" {
+            return false;
+        }
+        let (lk, lv) = match v.split_once('=') {
+            Some((a, b)) => (a.to_string(), Some(b.to_string())),
+            None => (v.to_string(), None),
+        };
+        self.0.push((k == "label", lk, lv));
+        true
+    }
+
+    fn matches(&self, labels: &std::collections::BTreeMap<String, String>) -> bool {
+        self.0.iter().all(|(want, k, v)| {
+            let has = match v {
+                Some(v) => labels.get(k) == Some(v),
+                None => labels.contains_key(k),
+            };
+            has == *want
+        })
+    }
+}
+
+fn split_filter(f: &str) -> Result<(&str, &str)> {
+    f.split_once('=')
+        .ok_or_else(|| anyhow!("bad format of filter (expected name=value): {f}"))
+}
+
 fn prune_filter(filters: &[String]) -> Result<impl Fn(&ContainerRecord) -> bool> {
     let mut until: Option<std::time::SystemTime> = None;
-    let mut labels: Vec<(bool, String, Option<String>)> = Vec::new();
+    let mut labels = LabelFilter::default();
     for f in filters {
-        let (k, v) = f
-            .split_once('=')
-            .ok_or_else(|| anyhow!("bad format of filter (expected name=value): {f}"))?;
+        let (k, v) = split_filter(f)?;
         match k {
             "until" => until = Some(parse_until(v)?),
-            "label" | "label!" => {
-                let (lk, lv) = match v.split_once('=') {
-                    Some((a, b)) => (a.to_string(), Some(b.to_string())),
-                    None => (v.to_string(), None),
-                };
-                labels.push((k == "label", lk, lv));
-            }
+            _ if labels.take(k, v) => {}
             other => bail!("invalid filter '{other}'"),
         }
     }
@@ -190,13 +216,7 @@ fn prune_filter(filters: &[String]) -> Result<impl Fn(&ContainerRecord) -> bool>
                 return false;
             }
         }
-        labels.iter().all(|(want, k, v)| {
-            let has = match v {
-                Some(v) => r.config.labels.get(k) == Some(v),
-                None => r.config.labels.contains_key(k),
-            };
-            has == *want
-        })
+        labels.matches(&r.config.labels)
     })
 }
 
@@ -212,7 +232,20 @@ pub fn container_prune(engine: &Engine, a: &PruneArgs) -> Result<i32> {
 }
 
 pub fn volume_prune(engine: &Engine, a: &VolumePruneArgs) -> Result<i32> {
-    let warning = if a.all {
+    // Docker's volume filters: labels, and `all` (the same as -a).
+    let mut labels = LabelFilter::default();
+    let mut all = a.all;
+    for f in &a.filter {
+        let (k, v) = split_filter(f)?;
+        match k {
+            "all" => {
+                all |= matches!(v, "true" | "1");
+            }
+            _ if labels.take(k, v) => {}
+            other => bail!("invalid filter '{other}'"),
+        }
+    }
+    let warning = if all {
         "WARNING! This will remove all local volumes not used by at least one container."
     } else {
         "WARNING! This will remove anonymous local volumes not used by at least one container."
@@ -220,7 +253,7 @@ pub fn volume_prune(engine: &Engine, a: &VolumePruneArgs) -> Result<i32> {
     if !a.force && !confirm(warning) {
         return Ok(0);
     }
-    let (names, freed) = engine.prune_volumes(a.all)?;
+    let (names, freed) = engine.prune_volumes(all, &|v| labels.matches(&v.labels))?;
     print_deleted("Deleted Volumes:", &names);
     println!("Total reclaimed space: {}", human_size(freed));
     Ok(0)
@@ -245,7 +278,7 @@ pub fn system_prune(engine: &Engine, a: &SystemPruneArgs) -> Result<i32> {
     let (ids, mut freed) = engine.prune_containers(&keep)?;
     print_deleted("Deleted Containers:", &ids);
     if a.volumes {
-        let (names, f) = engine.prune_volumes(false)?;
+        let (names, f) = engine.prune_volumes(false, &|_| true)?;
         print_deleted("Deleted Volumes:", &names);
         freed += f;
     }

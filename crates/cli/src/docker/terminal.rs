@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use berth_engine::attach::{End, Session};
+use berth_engine::attach::{DetachKeys, End, EscapeScanner, Session};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
@@ -41,6 +41,15 @@ impl Drop for RawMode {
     fn drop(&mut self) {
         restore();
     }
+}
+
+/// Docker's check before a session that would put the terminal in raw mode: with `-t` and
+/// `-i`, stdin must be a terminal (exit 1 with Docker's words, before anything is made).
+pub fn check_tty(stdin: bool, tty: bool) -> anyhow::Result<()> {
+    if stdin && tty && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Err(super::Failure::new(1, "the input device is not a TTY".into()).into());
+    }
+    Ok(())
 }
 
 /// The size (rows, columns) of the terminal on `fd`.
@@ -122,9 +131,12 @@ pub fn follow(
 }
 
 /// Relays this terminal and a pty master this process holds (`exec -t`) until `pid` (our
-/// child) has exited and the pty is drained; input only with `stdin`. Returns the exit code.
-/// There are no detach keys: this process holds the pty, and the program would not outlive it.
-pub fn relay_pty(master: OwnedFd, pid: i32, stdin: bool) -> i32 {
+/// child) has exited and the pty is drained; input only with `stdin`. Returns the exit code,
+/// or 0 when the user typed the detach keys: the pty then goes to a holder ([`hold_pty`]) and
+/// the program runs on.
+pub fn relay_pty(master: OwnedFd, pid: i32, stdin: bool, keys: &DetachKeys) -> i32 {
+    let mut scanner = EscapeScanner::new(keys.bytes());
+    let mut input = Vec::new();
     if let Some((rows, cols)) = own_size() {
         berth_runtime::console::set_size(master.as_raw_fd(), rows, cols);
     }
@@ -186,12 +198,62 @@ pub fn relay_pty(master: OwnedFd, pid: i32, stdin: bool) -> i32 {
             match nix::unistd::read(&stdin_fd, &mut buf) {
                 Ok(0) | Err(Errno::EIO) => stdin_open = false,
                 Ok(n) => {
+                    input.clear();
+                    let detached = scanner.feed(&buf[..n], &mut input);
                     if let Some(m) = &master {
-                        let _ = write_all(m, &buf[..n]);
+                        let _ = write_all(m, &input);
+                    }
+                    if detached {
+                        if let Some(m) = master.take() {
+                            hold_pty(m);
+                        }
+                        return 0;
                     }
                 }
                 Err(_) => {}
             }
+        }
+    }
+}
+
+/// The name a pty holder shows in `ps` (at most 15 bytes: the kernel's comm).
+pub const PTY_HOLDER_NAME: &[u8] = b"berth-exec-pty\0";
+
+/// Keeps an exec's pty open after this command ends (`exec -d -t`, or detached from `exec
+/// -it`), as Docker's daemon does: a forked process in a session of its own holds the master
+/// and discards the program's output until every holder of the terminal is gone. Without it
+/// the program would get SIGHUP, or block once the pty's buffer fills.
+pub fn hold_pty(master: OwnedFd) {
+    let fd = master.as_raw_fd();
+    // SAFETY: the child runs only async-signal-safe system calls on a stack buffer (this
+    // process may have a signal-watching thread) and ends with _exit.
+    unsafe {
+        match libc::fork() {
+            0 => {
+                // The signal watcher's blocked signals are not the holder's: it ends on them.
+                let mut none: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut none);
+                libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+                libc::setsid();
+                libc::prctl(libc::PR_SET_NAME, PTY_HOLDER_NAME.as_ptr());
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+                for std_fd in 0..3 {
+                    libc::dup2(null, std_fd);
+                }
+                // Nothing else of the command's stays open here (its output pipe, sockets,
+                // locks): whoever waits for those must not wait for the program.
+                libc::dup2(fd, 3);
+                libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = libc::read(3, buf.as_mut_ptr().cast(), buf.len());
+                    if n == 0 || (n < 0 && *libc::__errno_location() != libc::EINTR) {
+                        libc::_exit(0);
+                    }
+                }
+            }
+            // Fork failed: the pty closes with us, as it would have.
+            _ => drop(master),
         }
     }
 }

@@ -27,6 +27,20 @@ impl Engine {
         }
     }
 
+    /// An engine whose root and run root are made inside `dir` (a filesystem the test set up).
+    pub fn inside(dir: &Path) -> Engine {
+        let mut e = Engine::new();
+        e.root = tempfile::Builder::new()
+            .prefix("root-")
+            .tempdir_in(dir)
+            .unwrap();
+        e.runroot = tempfile::Builder::new()
+            .prefix("run-")
+            .tempdir_in(dir)
+            .unwrap();
+        e
+    }
+
     /// An engine with the busybox image imported as `busybox:latest`.
     pub fn with_busybox() -> Engine {
         let e = Engine::new();
@@ -165,11 +179,11 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Reaps exited monitors this process inherited as a subreaper (never another test's
-/// `Command` child: those are not called berth-monitor).
+/// Reaps exited monitors and `exec -d -t` pty holders this process inherited as a subreaper
+/// (never another test's `Command` child: those are called berth).
 pub fn reap_monitors() {
     for c in super::children() {
-        if c.zombie && c.name == "berth-monitor" {
+        if c.zombie && (c.name == "berth-monitor" || c.name == "berth-exec-pty") {
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(c.pid), None);
         }
     }

@@ -134,13 +134,12 @@ pub const DEV_SYMLINKS: [(&str, &str); 5] = [
     ("pts/ptmx", "/dev/ptmx"),
 ];
 
-/// The device cgroup rules a container gets: the spec's, then access to the default devices,
-/// the pty devices and the spec's own devices (runc appends the same list), so a spec that
-/// starts with "deny all" still has a working /dev.
-pub fn cgroup_rules(
-    spec_rules: &[LinuxDeviceCgroup],
-    devices: &[LinuxDevice],
-) -> Vec<LinuxDeviceCgroup> {
+/// The device cgroup rules a container gets: the spec's, then access to the default devices and
+/// the pty devices (runc appends the same list), so a spec that starts with "deny all" still has
+/// a working /dev. The spec's own `linux.devices` get no rule here: as with runc, their access
+/// is what the spec's rules say (Docker's `--device /dev/x:r` is an `r` rule; an `rwm` rule
+/// appended after it would undo it).
+pub fn cgroup_rules(spec_rules: &[LinuxDeviceCgroup]) -> Vec<LinuxDeviceCgroup> {
     let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
         let mut r = LinuxDeviceCgroup::default();
         r.set_allow(true);
@@ -165,8 +164,5 @@ pub fn cgroup_rules(
     out.push(rule(LinuxDeviceType::C, Some(5), Some(1), "rwm")); // /dev/console
     out.push(rule(LinuxDeviceType::C, Some(5), Some(2), "rwm")); // /dev/ptmx
     out.push(rule(LinuxDeviceType::C, Some(136), None, "rwm")); // /dev/pts/*
-    for d in devices {
-        out.push(rule(d.typ(), Some(d.major()), Some(d.minor()), "rwm"));
-    }
     out
 }
