@@ -359,3 +359,83 @@ fn pull_progress_is_redrawn_on_a_terminal_and_plain_elsewhere() {
     let quiet = Engine::new();
     assert_eq!(quiet.ok(&["pull", "-q", &name]), format!("{name}\n"));
 }
+
+#[test]
+fn run_and_create_pull_with_tls_verify_and_pull_policies() {
+    if common::skip() {
+        return;
+    }
+    // Loopback speaks plain HTTP, which is allowed by default and refused by --tls-verify.
+    let reg = Registry::start();
+    let name = format!("{}/berth/bb:tls", reg.addr());
+    let src = Engine::with_busybox();
+    src.ok(&["tag", "busybox", &name]);
+    src.ok(&["push", "-q", &name]);
+
+    let e = Engine::new();
+    for cmd in ["run", "create"] {
+        let out = e.run(&[cmd, "--rm", "--tls-verify", &name, "true"]);
+        assert_eq!(out.status.code(), Some(125), "{cmd}: {}", stderr(&out));
+        assert!(stderr(&out).contains(&reg.addr()), "{}", stderr(&out));
+        assert!(e.image_ids().is_empty(), "{cmd} --tls-verify left an image");
+        assert_eq!(e.snapshot_count(), 0);
+        assert!(e.ok(&["ps", "-aq"]).is_empty(), "{cmd} made a container");
+    }
+    let out = e.run(&["run", "--rm", "--tls-verify=false", &name, "echo", "pulled"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "pulled\n",
+        "{}",
+        stderr(&out)
+    );
+    // --pull always pulls again, and --tls-verify still applies to it.
+    let out = e.run(&["create", "--pull", "always", "--tls-verify", &name, "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(e.ok(&["ps", "-aq"]).is_empty());
+    let out = e.run(&[
+        "run",
+        "--rm",
+        "--pull=always",
+        "--tls-verify=false",
+        &name,
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // With the registry gone, --pull never (and missing, the image being here) never asks it,
+    // whatever --tls-verify says; --pull always does, and fails.
+    drop(reg);
+    for pull in ["never", "missing"] {
+        let out = e.run(&[
+            "run",
+            "--rm",
+            "--pull",
+            pull,
+            "--tls-verify",
+            &name,
+            "echo",
+            pull,
+        ]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{pull}\n"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let out = e
+        .cmd()
+        .args([
+            "run",
+            "--rm",
+            "--pull=always",
+            "--tls-verify=false",
+            &name,
+            "true",
+        ])
+        .env("BERTH_REGISTRY_TIMEOUT", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert_eq!(e.image_ids().len(), 1);
+}

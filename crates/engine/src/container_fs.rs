@@ -139,6 +139,11 @@ impl Engine {
     fn detached_rootfs(&self, rec: &ContainerRecord, writable: bool) -> Result<OwnedFd> {
         let mut lowers = rootfs::lowers(&self.images, rec)?;
         let upper = rootfs::upper_dir(&self.containers, &rec.id);
+        if self.images.driver() == berth_image::StorageDriver::Vfs {
+            // The copy is the whole root: nothing to mount. Read-only access only reads.
+            let dir = std::fs::File::open(&upper).map_err(|e| Error::io(&upper, e))?;
+            return Ok(dir.into());
+        }
         let join = |dirs: &[PathBuf]| {
             dirs.iter()
                 .map(|p| p.display().to_string())

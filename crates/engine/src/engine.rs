@@ -34,9 +34,16 @@ pub struct Prepared {
 }
 
 impl Engine {
+    /// Opens the engine with the storage driver its image store recorded.
     pub fn open(paths: Paths) -> Result<Self> {
+        Self::open_with(paths, None)
+    }
+
+    /// Opens the engine; `driver` is the storage driver asked for (refused if the store
+    /// recorded the other one; recorded if the store is new).
+    pub fn open_with(paths: Paths, driver: Option<berth_image::StorageDriver>) -> Result<Self> {
         Ok(Self {
-            images: ImageStore::open(paths.images())?,
+            images: ImageStore::open_with(paths.images(), driver)?,
             containers: Containers::new(&paths)?,
             volumes: Volumes::new(&paths)?,
             networks: crate::network::open(&paths)?,
@@ -130,7 +137,7 @@ impl Engine {
                 }
             }
         }
-        if let Err(e) = rootfs::prepare(&self.containers, &rec.id) {
+        if let Err(e) = rootfs::prepare(&self.images, &self.containers, &rec) {
             let _ = self.containers.remove(&rec);
             return Err(e);
         }

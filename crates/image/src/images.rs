@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, ImageConfig};
 use crate::digest::Digest;
+use crate::driver::{self, DriverError, StorageDriver};
 use crate::reference::Reference;
 use crate::snapshot::{ChainId, SnapshotError, Snapshots};
 use crate::store::{ContentStore, StoreError};
@@ -81,6 +82,8 @@ pub enum ImageError {
     Content(#[from] StoreError),
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Driver(#[from] DriverError),
     #[error("image store {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("image index {path} is corrupt: {reason}")]
@@ -124,17 +127,28 @@ pub struct ImageStore {
 }
 
 impl ImageStore {
+    /// Opens the store with the driver it recorded (or, new, the one that works here).
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        Self::open_with(root, None)
+    }
+
+    /// Opens the store; `driver` is the one asked for, refused if the store uses the other.
+    pub fn open_with(root: impl Into<PathBuf>, driver: Option<StorageDriver>) -> Result<Self> {
         let root = root.into();
         fs::create_dir_all(&root).map_err(|source| ImageError::Io {
             path: root.clone(),
             source,
         })?;
+        let driver = driver::choose(&root, driver)?;
         Ok(Self {
             content: ContentStore::open(root.join("content"))?,
-            snapshots: Snapshots::open(root.join("snapshots"))?,
+            snapshots: Snapshots::open_with(root.join("snapshots"), driver)?,
             root,
         })
+    }
+
+    pub fn driver(&self) -> StorageDriver {
+        self.snapshots.driver()
     }
 
     pub fn root(&self) -> &Path {
@@ -301,9 +315,12 @@ impl ImageStore {
         }
         let chains = ChainId::chain(diff_ids);
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let threads = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .min(refs.layers.len());
+        // vfs copies each layer's parent: one worker takes the layers in order.
+        let threads = match self.driver() {
+            StorageDriver::Overlay => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            StorageDriver::Vfs => 1,
+        }
+        .min(refs.layers.len());
         let unpack_one = |i: usize| -> Result<()> {
             let parent = i.checked_sub(1).map(|p| &chains[p]);
             let blob = self.content.open_blob(&refs.layers[i].digest)?;
