@@ -439,3 +439,74 @@ fn run_and_create_pull_with_tls_verify_and_pull_policies() {
     assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
     assert_eq!(e.image_ids().len(), 1);
 }
+
+#[test]
+fn pulls_racing_rmi_and_collection_leave_a_consistent_store() {
+    if common::skip() {
+        return;
+    }
+    // Two layers, so a pull stores several blobs and snapshots before it registers the image.
+    let reg = Registry::start();
+    let name = format!("{}/berth/race:1", reg.addr());
+    let src = Engine::with_busybox();
+    src.ok(&[
+        "run",
+        "--name",
+        "layer2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo two > /two",
+    ]);
+    src.ok(&["commit", "layer2", &name]);
+    src.ok(&["push", "-q", &name]);
+
+    let e = Engine::new();
+    let rounds = 25;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (failures, removals) = std::thread::scope(|s| {
+        let remover = s.spawn(|| {
+            let mut removals = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                // Untags and deletes the image when it is there, and collects unreferenced
+                // blobs and snapshots every time (also when there was nothing to remove).
+                if e.run(&["rmi", &name]).status.success() {
+                    removals += 1;
+                }
+            }
+            removals
+        });
+        let failures: Vec<String> = (0..rounds)
+            .map(|_| e.run(&["pull", "-q", &name]))
+            .filter(|out| !out.status.success())
+            .map(|out| stderr(&out))
+            .collect();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        (failures, remover.join().unwrap())
+    });
+    assert!(
+        failures.is_empty(),
+        "pulls failed while rmi ran: {failures:?}"
+    );
+    assert!(removals > 0, "rmi never removed the image: no race was run");
+    // Whatever the interleaving, an image that is listed is whole: it runs.
+    if !e.image_ids().is_empty() {
+        let out = e.run(&["run", "--rm", &name, "cat", "/two"]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "two\n",
+            "{}",
+            stderr(&out)
+        );
+        e.ok(&["rmi", &name]);
+    }
+    assert_eq!(e.snapshot_count(), 0, "a collected store kept a layer");
+    e.ok(&["pull", "-q", &name]);
+    let out = e.run(&["run", "--rm", &name, "cat", "/two"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "two\n",
+        "{}",
+        stderr(&out)
+    );
+}

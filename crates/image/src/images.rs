@@ -6,7 +6,9 @@
 //! changes and writes `images.json` atomically (temp + fsync + rename), so concurrent commands
 //! never lose an update and readers never see half a file. An image is registered only after
 //! its blobs are stored and its layers unpacked: a killed pull leaves blobs (reused by the next
-//! pull) but never an image that cannot run.
+//! pull) but never an image that cannot run. Collection of unreferenced content waits for
+//! every writer's hold (`gc.lock`, shared by writers, exclusive for `collect`), so it never
+//! deletes what a pull, load, import or commit wrote but has not registered yet.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
@@ -208,6 +210,15 @@ impl ImageStore {
     pub fn lock(&self) -> Result<berth_sys::FileLock> {
         let path = self.root.join("images.lock");
         berth_sys::FileLock::exclusive(&path).map_err(|source| ImageError::Io { path, source })
+    }
+
+    /// A hold on the store's content: while any is held, [`ImageStore::collect`] waits, so
+    /// blobs and snapshots written for an image that is not registered yet (a pull, a load, an
+    /// import, a commit) are not taken for garbage. Take it before the first write and keep it
+    /// until the image is registered. Holds are shared: pulls never wait for each other.
+    pub fn hold(&self) -> Result<berth_sys::FileLock> {
+        let path = self.root.join("gc.lock");
+        berth_sys::FileLock::shared(&path).map_err(|source| ImageError::Io { path, source })
     }
 
     /// Every image, sorted by id.
@@ -429,6 +440,11 @@ impl ImageStore {
     /// Deletes every blob and snapshot no image uses, except the snapshots in `keep` and
     /// their ancestors (the layers containers stand on). Returns the bytes freed.
     pub fn collect(&self, keep: &[ChainId]) -> Result<u64> {
+        // Waits for every hold (content not registered yet); taken before the index lock, in
+        // the order holders take them, so the two never wait for each other in a cycle.
+        let path = self.root.join("gc.lock");
+        let _collecting = berth_sys::FileLock::exclusive(&path)
+            .map_err(|source| ImageError::Io { path, source })?;
         let _lock = self.lock()?;
         let index = self.read_index()?;
         let mut blobs: HashSet<Digest> = HashSet::new();

@@ -102,6 +102,8 @@ pub fn pull_image(
     }
     let progress = |p: &Progress| display.event(p);
     let client = client(engine, reference.registry(), tls_verify)?;
+    // Until the image is registered, nothing it stores may be collected by a concurrent rmi.
+    let _hold = engine.images.hold()?;
     let resolved = client
         .resolve(&reference, &platform, Some(engine.images.content()))
         .map_err(|e| Failure::new(125, e.to_string()))?;
