@@ -88,6 +88,21 @@ fn vfs_runs_diffs_commits_pulls_and_removes_without_overlay() {
     let out = e.run(&["run", "--rm", "changed:1", "sh", "-c", check]);
     assert_eq!(stdout(&out), expected, "{}", stderr(&out));
 
+    // cp and export of the stopped container read its copy directly (nothing to mount).
+    let host = tempfile::tempdir().unwrap();
+    let file = host.path().join("in.txt");
+    std::fs::write(&file, "from host\n").unwrap();
+    e.ok(&["cp", file.to_str().unwrap(), "changer:/in.txt"]);
+    let out = e.run(&["export", "changer"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let names = common::engine::tar_names(&out.stdout);
+    for want in ["hello", "in.txt", "data/sub/f", "bin/busybox"] {
+        assert!(names.iter().any(|n| n == want), "export lacks {want}");
+    }
+    assert!(!names.iter().any(|n| n == "bin/vi"), "export has the deleted vi");
+    assert!(e.ok(&["diff", "changer"]).contains("A /in.txt"));
+    assert!(!e.mounts_anything());
+
     // rm takes the container's copy with it.
     let full = e.inspect("changer")["Id"].as_str().unwrap().to_string();
     assert!(container_dir(&e, &full).join("diff/bin/busybox").is_file());
