@@ -99,7 +99,10 @@ fn vfs_runs_diffs_commits_pulls_and_removes_without_overlay() {
     for want in ["hello", "in.txt", "data/sub/f", "bin/busybox"] {
         assert!(names.iter().any(|n| n == want), "export lacks {want}");
     }
-    assert!(!names.iter().any(|n| n == "bin/vi"), "export has the deleted vi");
+    assert!(
+        !names.iter().any(|n| n == "bin/vi"),
+        "export has the deleted vi"
+    );
     assert!(e.ok(&["diff", "changer"]).contains("A /in.txt"));
     assert!(!e.mounts_anything());
 
