@@ -103,6 +103,7 @@ mkdir -p "$work/trash"
 cmds=(
     --prepare "rm -rf $work/berth" -n "berth pull" "$b pull -q $image"
     --prepare "sh -c 'mv $work/berth $work/trash/\$(date +%s%N) 2>/dev/null; true'" -n "berth pull (old store moved aside)" "$b pull -q $image"
+    --prepare "sh -c 'mv $work/berth-vfs $work/trash/vfs-\$(date +%s%N) 2>/dev/null; true'" -n "berth pull, vfs driver (old store moved aside)" "$berth --root $work/berth-vfs/root --runroot $work/berth-vfs/run --storage-driver vfs pull -q $image"
     --prepare "rm -rf $work/skopeo" -n "skopeo copy to oci:" "skopeo --insecure-policy copy -q --src-tls-verify=false docker://$image oci:$work/skopeo:1"
 )
 

@@ -359,3 +359,154 @@ fn pull_progress_is_redrawn_on_a_terminal_and_plain_elsewhere() {
     let quiet = Engine::new();
     assert_eq!(quiet.ok(&["pull", "-q", &name]), format!("{name}\n"));
 }
+
+#[test]
+fn run_and_create_pull_with_tls_verify_and_pull_policies() {
+    if common::skip() {
+        return;
+    }
+    // Loopback speaks plain HTTP, which is allowed by default and refused by --tls-verify.
+    let reg = Registry::start();
+    let name = format!("{}/berth/bb:tls", reg.addr());
+    let src = Engine::with_busybox();
+    src.ok(&["tag", "busybox", &name]);
+    src.ok(&["push", "-q", &name]);
+
+    let e = Engine::new();
+    for cmd in ["run", "create"] {
+        let out = e.run(&[cmd, "--rm", "--tls-verify", &name, "true"]);
+        assert_eq!(out.status.code(), Some(125), "{cmd}: {}", stderr(&out));
+        assert!(stderr(&out).contains(&reg.addr()), "{}", stderr(&out));
+        assert!(e.image_ids().is_empty(), "{cmd} --tls-verify left an image");
+        assert_eq!(e.snapshot_count(), 0);
+        assert!(e.ok(&["ps", "-aq"]).is_empty(), "{cmd} made a container");
+    }
+    let out = e.run(&["run", "--rm", "--tls-verify=false", &name, "echo", "pulled"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "pulled\n",
+        "{}",
+        stderr(&out)
+    );
+    // --pull always pulls again, and --tls-verify still applies to it.
+    let out = e.run(&["create", "--pull", "always", "--tls-verify", &name, "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(e.ok(&["ps", "-aq"]).is_empty());
+    let out = e.run(&[
+        "run",
+        "--rm",
+        "--pull=always",
+        "--tls-verify=false",
+        &name,
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // With the registry gone, --pull never (and missing, the image being here) never asks it,
+    // whatever --tls-verify says; --pull always does, and fails.
+    drop(reg);
+    for pull in ["never", "missing"] {
+        let out = e.run(&[
+            "run",
+            "--rm",
+            "--pull",
+            pull,
+            "--tls-verify",
+            &name,
+            "echo",
+            pull,
+        ]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{pull}\n"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let out = e
+        .cmd()
+        .args([
+            "run",
+            "--rm",
+            "--pull=always",
+            "--tls-verify=false",
+            &name,
+            "true",
+        ])
+        .env("BERTH_REGISTRY_TIMEOUT", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert_eq!(e.image_ids().len(), 1);
+}
+
+#[test]
+fn pulls_racing_rmi_and_collection_leave_a_consistent_store() {
+    if common::skip() {
+        return;
+    }
+    // Two layers, so a pull stores several blobs and snapshots before it registers the image.
+    let reg = Registry::start();
+    let name = format!("{}/berth/race:1", reg.addr());
+    let src = Engine::with_busybox();
+    src.ok(&[
+        "run",
+        "--name",
+        "layer2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo two > /two",
+    ]);
+    src.ok(&["commit", "layer2", &name]);
+    src.ok(&["push", "-q", &name]);
+
+    let e = Engine::new();
+    let rounds = 25;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (failures, removals) = std::thread::scope(|s| {
+        let remover = s.spawn(|| {
+            let mut removals = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                // Untags and deletes the image when it is there, and collects unreferenced
+                // blobs and snapshots every time (also when there was nothing to remove).
+                if e.run(&["rmi", &name]).status.success() {
+                    removals += 1;
+                }
+            }
+            removals
+        });
+        let failures: Vec<String> = (0..rounds)
+            .map(|_| e.run(&["pull", "-q", &name]))
+            .filter(|out| !out.status.success())
+            .map(|out| stderr(&out))
+            .collect();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        (failures, remover.join().unwrap())
+    });
+    assert!(
+        failures.is_empty(),
+        "pulls failed while rmi ran: {failures:?}"
+    );
+    assert!(removals > 0, "rmi never removed the image: no race was run");
+    // Whatever the interleaving, an image that is listed is whole: it runs.
+    if !e.image_ids().is_empty() {
+        let out = e.run(&["run", "--rm", &name, "cat", "/two"]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "two\n",
+            "{}",
+            stderr(&out)
+        );
+        e.ok(&["rmi", &name]);
+    }
+    assert_eq!(e.snapshot_count(), 0, "a collected store kept a layer");
+    e.ok(&["pull", "-q", &name]);
+    let out = e.run(&["run", "--rm", &name, "cat", "/two"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "two\n",
+        "{}",
+        stderr(&out)
+    );
+}

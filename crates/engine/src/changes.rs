@@ -145,18 +145,8 @@ impl Walk<'_> {
         });
     }
 
-    /// An empty file or directory the runtime made as a mount point.
     fn is_stub(&self, rel: &Path, meta: &fs::Metadata, full: &Path) -> bool {
-        if !self.targets.contains(&Path::new("/").join(rel)) {
-            return false;
-        }
-        if meta.is_file() {
-            meta.len() == 0
-        } else if meta.is_dir() {
-            fs::read_dir(full).is_ok_and(|mut d| d.next().is_none())
-        } else {
-            false
-        }
+        is_stub(self.targets, rel, meta, full)
     }
 
     /// The lower layers' entries of the opaque directory `rel` that the upper does not have
@@ -181,6 +171,25 @@ impl Walk<'_> {
             }
         }
         Ok(any)
+    }
+}
+
+/// An empty file or directory the runtime made as a mount point (`rel` is not in the image).
+pub(crate) fn is_stub(
+    targets: &BTreeSet<PathBuf>,
+    rel: &Path,
+    meta: &fs::Metadata,
+    full: &Path,
+) -> bool {
+    if !targets.contains(&Path::new("/").join(rel)) {
+        return false;
+    }
+    if meta.is_file() {
+        meta.len() == 0
+    } else if meta.is_dir() {
+        fs::read_dir(full).is_ok_and(|mut d| d.next().is_none())
+    } else {
+        false
     }
 }
 

@@ -4,12 +4,14 @@
 
 use std::io::{Seek, Write};
 
-use berth_image::{CommitOptions, ContainerConfig, ImageRecord, Reference};
+use berth_image::{
+    CommitOptions, ContainerConfig, ImageRecord, LayerChange, Reference, StorageDriver,
+};
 
-use crate::changes::{self, Changes};
+use crate::changes::{self, ChangeKind, Changes};
 use crate::error::{Error, Result};
 use crate::record::{ContainerRecord, Status};
-use crate::{rootfs, spec, Engine};
+use crate::{copy_changes, rootfs, spec, Engine};
 
 /// `commit`'s options.
 #[derive(Debug, Clone, Default)]
@@ -27,9 +29,21 @@ impl Engine {
     /// The container's filesystem changes (`docker diff`).
     pub fn changes(&self, id: &str) -> Result<Changes> {
         let rec = self.containers.load(id)?;
-        let lowers = rootfs::lowers(&self.images, &rec)?;
-        let upper = rootfs::upper_dir(&self.containers, id);
-        changes::collect(&upper, &lowers, &changes::mount_targets(&rec))
+        self.collect_changes(&rec)
+    }
+
+    /// The writable layer read against the image: an overlay upper dir is the change set
+    /// already; a vfs copy is compared with the image's top snapshot.
+    fn collect_changes(&self, rec: &ContainerRecord) -> Result<Changes> {
+        let lowers = rootfs::lowers(&self.images, rec)?;
+        let upper = rootfs::upper_dir(&self.containers, &rec.id);
+        let targets = changes::mount_targets(rec);
+        match self.images.driver() {
+            StorageDriver::Overlay => changes::collect(&upper, &lowers, &targets),
+            StorageDriver::Vfs => {
+                copy_changes::collect(&upper, lowers.first().map(|p| p.as_path()), &targets)
+            }
+        }
     }
 
     /// Makes a new image of the container's image plus its writable layer.
@@ -71,14 +85,30 @@ impl Engine {
 
     /// The writable layer as a layer tar, in an unnamed file under the image store.
     fn write_layer(&self, rec: &ContainerRecord) -> Result<std::fs::File> {
-        let lowers = rootfs::lowers(&self.images, rec)?;
         let upper = rootfs::upper_dir(&self.containers, &rec.id);
-        let found = changes::collect(&upper, &lowers, &changes::mount_targets(rec))?;
+        let found = self.collect_changes(rec)?;
         let root = self.images.root();
         let spool = tempfile::tempfile_in(root).map_err(|e| Error::io(root, e))?;
-        let (mut spool, _, _) =
-            berth_image::write_diff_excluding(None, &upper, &found.stubs, spool)
-                .map_err(|e| Error::Other(e.to_string()))?;
+        let written = match self.images.driver() {
+            StorageDriver::Overlay => {
+                berth_image::write_diff_excluding(None, &upper, &found.stubs, spool)
+            }
+            StorageDriver::Vfs => {
+                let list: Vec<LayerChange> = found
+                    .changes
+                    .iter()
+                    .map(|c| {
+                        let rel = c.path.strip_prefix("/").unwrap_or(&c.path).to_path_buf();
+                        match c.kind {
+                            ChangeKind::Deleted => LayerChange::Delete(rel),
+                            _ => LayerChange::Write(rel),
+                        }
+                    })
+                    .collect();
+                berth_image::write_changes(&upper, &list, spool)
+            }
+        };
+        let (mut spool, _, _) = written.map_err(|e| Error::Other(e.to_string()))?;
         spool.flush().map_err(|e| Error::io(root, e))?;
         spool.rewind().map_err(|e| Error::io(root, e))?;
         Ok(spool)

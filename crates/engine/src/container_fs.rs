@@ -139,6 +139,11 @@ impl Engine {
     pub(crate) fn detached_rootfs(&self, rec: &ContainerRecord, writable: bool) -> Result<OwnedFd> {
         let mut lowers = rootfs::lowers(&self.images, rec)?;
         let upper = rootfs::upper_dir(&self.containers, &rec.id);
+        if self.images.driver() == berth_image::StorageDriver::Vfs {
+            // The copy is the whole root: nothing to mount. Read-only access only reads.
+            let dir = std::fs::File::open(&upper).map_err(|e| Error::io(&upper, e))?;
+            return Ok(dir.into());
+        }
         // One `lowerdir+` per layer (Linux 6.8): fsconfig takes strings of at most 256 bytes,
         // which a `lowerdir` list of absolute paths outgrows at three layers.
         let each = |dirs: &[PathBuf]| {

@@ -34,9 +34,16 @@ pub struct Prepared {
 }
 
 impl Engine {
+    /// Opens the engine with the storage driver its image store recorded.
     pub fn open(paths: Paths) -> Result<Self> {
+        Self::open_with(paths, None)
+    }
+
+    /// Opens the engine; `driver` is the storage driver asked for (refused if the store
+    /// recorded the other one; recorded if the store is new).
+    pub fn open_with(paths: Paths, driver: Option<berth_image::StorageDriver>) -> Result<Self> {
         Ok(Self {
-            images: ImageStore::open(paths.images())?,
+            images: ImageStore::open_with(paths.images(), driver)?,
             containers: Containers::new(&paths)?,
             volumes: Volumes::new(&paths)?,
             networks: crate::network::open(&paths)?,
@@ -130,7 +137,7 @@ impl Engine {
                 }
             }
         }
-        let made = rootfs::prepare(&self.containers, &rec.id)
+        let made = rootfs::prepare(&self.images, &self.containers, &rec)
             .and_then(|()| crate::volume_fill::fill_new_volumes(self, &rec));
         if let Err(e) = made {
             let _ = self.containers.remove(&rec);

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use berth_image::{ImageConfig, ImageRecord, Reference};
+use berth_image::{ImageConfig, ImageRecord, Reference, StorageDriver};
 
 use crate::config::MountConfig;
 use crate::record::{ContainerRecord, Status};
@@ -80,7 +80,7 @@ pub fn container(engine: &Engine, rec: &ContainerRecord) -> Value {
         "LogPath": engine.log_path(&rec.id),
         "Name": format!("/{}", rec.name),
         "RestartCount": rec.state.restart_count,
-        "Driver": "overlay2",
+        "Driver": engine.images.driver().docker_name(),
         "Platform": "linux",
         "HostConfig": {
             "Binds": c.mounts.iter().filter_map(|m| match m {
@@ -131,7 +131,7 @@ pub fn container(engine: &Engine, rec: &ContainerRecord) -> Value {
 }
 
 /// `docker image inspect`.
-pub fn image(image: &ImageRecord, config: &ImageConfig) -> Value {
+pub fn image(image: &ImageRecord, config: &ImageConfig, driver: StorageDriver) -> Value {
     let tags: Vec<String> = image
         .repo_tags
         .iter()
@@ -163,7 +163,7 @@ pub fn image(image: &ImageRecord, config: &ImageConfig) -> Value {
         "Variant": config.variant,
         "Os": config.os,
         "Size": image.size,
-        "GraphDriver": {"Name": "overlay2", "Data": null},
+        "GraphDriver": {"Name": driver.docker_name(), "Data": null},
         "RootFS": {"Type": "layers", "Layers": config.rootfs.diff_ids},
         "Metadata": {"LastTagTime": image.added},
     })

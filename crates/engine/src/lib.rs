@@ -13,6 +13,7 @@ pub mod changes;
 pub mod commit;
 pub mod config;
 pub mod container_fs;
+mod copy_changes;
 mod engine;
 pub mod error;
 pub mod init;

@@ -4,11 +4,13 @@
 //!
 //! The overlay is mounted by the runtime inside the container's own mount namespace (see
 //! `berth_runtime::RootMount`): nothing is mounted on the host, so a crash leaks no mount.
+//! With the vfs storage driver `diff` is instead the container's whole root, a copy of its
+//! image's top snapshot made at create, bind-mounted the same way.
 
 use std::fs;
 use std::path::PathBuf;
 
-use berth_image::ImageStore;
+use berth_image::{ImageStore, StorageDriver};
 use berth_runtime::RootMount;
 
 use crate::config::NetworkMode;
@@ -17,6 +19,7 @@ use crate::network::Attached;
 use crate::record::{ContainerRecord, Containers};
 use crate::spec::HostMount;
 
+/// The writable layer: the overlay's upper dir, or with vfs the whole root.
 pub fn upper_dir(containers: &Containers, id: &str) -> PathBuf {
     containers.dir(id).join("diff")
 }
@@ -25,10 +28,24 @@ fn work_dir(containers: &Containers, id: &str) -> PathBuf {
     containers.dir(id).join("work")
 }
 
-/// Makes the writable layer's directories (at create).
-pub fn prepare(containers: &Containers, id: &str) -> Result<()> {
-    for d in [upper_dir(containers, id), work_dir(containers, id)] {
-        fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+/// Makes the writable layer's directories (at create); with vfs, copies the image in.
+pub fn prepare(images: &ImageStore, containers: &Containers, rec: &ContainerRecord) -> Result<()> {
+    let upper = upper_dir(containers, &rec.id);
+    match images.driver() {
+        StorageDriver::Overlay => {
+            for d in [&upper, &work_dir(containers, &rec.id)] {
+                fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+            }
+        }
+        StorageDriver::Vfs => {
+            fs::create_dir(&upper).map_err(|e| Error::io(&upper, e))?;
+            if let Some(top) = &rec.layer {
+                images
+                    .snapshots()
+                    .copy_out(top, &upper)
+                    .map_err(berth_image::ImageError::from)?;
+            }
+        }
     }
     Ok(())
 }
@@ -52,6 +69,9 @@ pub fn root_mount(
     containers: &Containers,
     rec: &ContainerRecord,
 ) -> Result<RootMount> {
+    if images.driver() == StorageDriver::Vfs {
+        return Ok(RootMount::bind(&upper_dir(containers, &rec.id)));
+    }
     let upper_work = Some((
         upper_dir(containers, &rec.id),
         work_dir(containers, &rec.id),

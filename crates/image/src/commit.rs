@@ -39,6 +39,7 @@ pub fn commit_layer(
         path: store.root().join("(commit layer)"),
         source,
     };
+    let _hold = store.hold()?;
     let (_chain, diff_id) = store.snapshots().unpack_new(base.top_layer(), &mut layer)?;
     layer.rewind().map_err(io)?;
     let blob = store.content().put(&mut layer, Some(&diff_id))?;

@@ -6,7 +6,9 @@
 //! changes and writes `images.json` atomically (temp + fsync + rename), so concurrent commands
 //! never lose an update and readers never see half a file. An image is registered only after
 //! its blobs are stored and its layers unpacked: a killed pull leaves blobs (reused by the next
-//! pull) but never an image that cannot run.
+//! pull) but never an image that cannot run. Collection of unreferenced content waits for
+//! every writer's hold (`gc.lock`, shared by writers, exclusive for `collect`), so it never
+//! deletes what a pull, load, import or commit wrote but has not registered yet.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
@@ -18,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, ImageConfig};
 use crate::digest::Digest;
+use crate::driver::{self, DriverError, StorageDriver};
 use crate::reference::Reference;
 use crate::snapshot::{ChainId, SnapshotError, Snapshots};
 use crate::store::{ContentStore, StoreError};
@@ -81,6 +84,8 @@ pub enum ImageError {
     Content(#[from] StoreError),
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Driver(#[from] DriverError),
     #[error("image store {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("image index {path} is corrupt: {reason}")]
@@ -124,17 +129,28 @@ pub struct ImageStore {
 }
 
 impl ImageStore {
+    /// Opens the store with the driver it recorded (or, new, the one that works here).
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        Self::open_with(root, None)
+    }
+
+    /// Opens the store; `driver` is the one asked for, refused if the store uses the other.
+    pub fn open_with(root: impl Into<PathBuf>, driver: Option<StorageDriver>) -> Result<Self> {
         let root = root.into();
         fs::create_dir_all(&root).map_err(|source| ImageError::Io {
             path: root.clone(),
             source,
         })?;
+        let driver = driver::choose(&root, driver)?;
         Ok(Self {
             content: ContentStore::open(root.join("content"))?,
-            snapshots: Snapshots::open(root.join("snapshots"))?,
+            snapshots: Snapshots::open_with(root.join("snapshots"), driver)?,
             root,
         })
+    }
+
+    pub fn driver(&self) -> StorageDriver {
+        self.snapshots.driver()
     }
 
     pub fn root(&self) -> &Path {
@@ -194,6 +210,15 @@ impl ImageStore {
     pub fn lock(&self) -> Result<berth_sys::FileLock> {
         let path = self.root.join("images.lock");
         berth_sys::FileLock::exclusive(&path).map_err(|source| ImageError::Io { path, source })
+    }
+
+    /// A hold on the store's content: while any is held, [`ImageStore::collect`] waits, so
+    /// blobs and snapshots written for an image that is not registered yet (a pull, a load, an
+    /// import, a commit) are not taken for garbage. Take it before the first write and keep it
+    /// until the image is registered. Holds are shared: pulls never wait for each other.
+    pub fn hold(&self) -> Result<berth_sys::FileLock> {
+        let path = self.root.join("gc.lock");
+        berth_sys::FileLock::shared(&path).map_err(|source| ImageError::Io { path, source })
     }
 
     /// Every image, sorted by id.
@@ -301,9 +326,12 @@ impl ImageStore {
         }
         let chains = ChainId::chain(diff_ids);
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let threads = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .min(refs.layers.len());
+        // vfs copies each layer's parent: one worker takes the layers in order.
+        let threads = match self.driver() {
+            StorageDriver::Overlay => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            StorageDriver::Vfs => 1,
+        }
+        .min(refs.layers.len());
         let unpack_one = |i: usize| -> Result<()> {
             let parent = i.checked_sub(1).map(|p| &chains[p]);
             let blob = self.content.open_blob(&refs.layers[i].digest)?;
@@ -412,6 +440,11 @@ impl ImageStore {
     /// Deletes every blob and snapshot no image uses, except the snapshots in `keep` and
     /// their ancestors (the layers containers stand on). Returns the bytes freed.
     pub fn collect(&self, keep: &[ChainId]) -> Result<u64> {
+        // Waits for every hold (content not registered yet); taken before the index lock, in
+        // the order holders take them, so the two never wait for each other in a cycle.
+        let path = self.root.join("gc.lock");
+        let _collecting = berth_sys::FileLock::exclusive(&path)
+            .map_err(|source| ImageError::Io { path, source })?;
         let _lock = self.lock()?;
         let index = self.read_index()?;
         let mut blobs: HashSet<Digest> = HashSet::new();

@@ -33,6 +33,7 @@ pub fn import_rootfs(
     mut tarball: impl Read + Seek,
     opts: &ImportOptions,
 ) -> Result<ImageRecord, ImageError> {
+    let _hold = store.hold()?;
     let (_chain, diff_id) = store.snapshots().unpack_new(None, &mut tarball)?;
     tarball.rewind().map_err(|source| ImageError::Io {
         path: opts.source.clone().into(),

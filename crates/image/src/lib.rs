@@ -2,7 +2,8 @@
 //!
 //! Owns: content digests ([`Digest`], hashing adapters), the content-addressed blob store
 //! ([`ContentStore`]), references and manifests, image configs, the local image index
-//! ([`ImageStore`]), overlay snapshots per layer chain ([`Snapshots`]), applying layer tars onto a directory with Docker/OCI whiteouts while
+//! ([`ImageStore`]), snapshots per layer chain ([`Snapshots`]) for the overlay driver or the
+//! copying vfs fallback ([`StorageDriver`]), applying layer tars onto a directory with Docker/OCI whiteouts while
 //! keeping every write inside that directory ([`apply_layer`]), and computing a layer tar from an
 //! overlay upper directory ([`write_diff`]), and image archives in and out ([`archive`],
 //! [`load_images`]).
@@ -14,7 +15,9 @@
 pub mod archive;
 pub mod commit;
 pub mod config;
+mod copy;
 pub mod digest;
+pub mod driver;
 pub mod images;
 pub mod import;
 pub mod layer;
@@ -26,12 +29,14 @@ pub mod store;
 
 pub use commit::{commit_layer, CommitOptions};
 pub use config::{ConfigError, ContainerConfig, History, ImageConfig, RootFs};
+pub use copy::copy_tree;
 pub use digest::{Digest, DigestError, HashingReader, HashingWriter};
+pub use driver::{DriverError, StorageDriver};
 pub use images::{ImageError, ImageRecord, ImageStore, Removal};
 pub use import::{import_rootfs, ImportOptions};
 pub use layer::{
-    apply_layer, apply_layer_with, write_diff, write_diff_excluding, AppliedLayer, ApplyError,
-    ApplyOptions, DiffError, SkippedXattr, WhiteoutMode,
+    apply_layer, apply_layer_with, write_changes, write_diff, write_diff_excluding, AppliedLayer,
+    ApplyError, ApplyOptions, DiffError, LayerChange, SkippedXattr, WhiteoutMode,
 };
 pub use load::{load_images, LoadError, LoadedRecord};
 pub use manifest::{

@@ -35,6 +35,7 @@ pub fn load_images(
     store: &ImageStore,
     input: impl Read,
 ) -> Result<(ArchiveFormat, Vec<LoadedRecord>), LoadError> {
+    let _hold = store.hold()?;
     let (format, images) = load_archive(input, store.content())?;
     if images.is_empty() {
         return Err(LoadError::Empty);

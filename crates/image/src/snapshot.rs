@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::copy::copy_tree;
 use crate::digest::Digest;
+use crate::driver::StorageDriver;
 use crate::layer::{apply_layer_with, ApplyError, ApplyOptions, WhiteoutMode};
 
 /// The identity of a layer together with everything under it (OCI image spec: `ChainID(L0) =
@@ -71,6 +73,12 @@ pub enum SnapshotError {
     Corrupt { chain: ChainId, reason: String },
     #[error("an overlay of {layers} layers does not fit the kernel's mount option limit")]
     TooManyLayers { layers: usize },
+    #[error(
+        "snapshot {chain}: its parent {parent} is not unpacked yet (the vfs driver copies it)"
+    )]
+    ParentMissing { chain: ChainId, parent: ChainId },
+    #[error("the {0} storage driver has no overlay mounts")]
+    NotOverlay(StorageDriver),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SnapshotError + '_ {
@@ -148,14 +156,31 @@ impl OverlayMount {
 #[derive(Debug, Clone)]
 pub struct Snapshots {
     root: PathBuf,
+    driver: StorageDriver,
 }
 
 impl Snapshots {
+    /// Opens an overlay snapshot directory.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, SnapshotError> {
-        let s = Self { root: root.into() };
+        Self::open_with(root, StorageDriver::Overlay)
+    }
+
+    /// Opens a snapshot directory laid out for `driver`.
+    pub fn open_with(
+        root: impl Into<PathBuf>,
+        driver: StorageDriver,
+    ) -> Result<Self, SnapshotError> {
+        let s = Self {
+            root: root.into(),
+            driver,
+        };
         let ingest = s.ingest_dir();
         fs::create_dir_all(&ingest).map_err(io_err(&ingest))?;
         Ok(s)
+    }
+
+    pub fn driver(&self) -> StorageDriver {
+        self.driver
     }
 
     fn ingest_dir(&self) -> PathBuf {
@@ -241,6 +266,14 @@ impl Snapshots {
         if self.exists(chain) {
             return Ok(());
         }
+        if let Some(parent) =
+            parent.filter(|p| self.driver == StorageDriver::Vfs && !self.exists(p))
+        {
+            return Err(SnapshotError::ParentMissing {
+                chain: chain.clone(),
+                parent: parent.clone(),
+            });
+        }
         let staged = self.stage(parent, layer)?;
         if staged.meta.diff_id != *diff_id {
             return Err(SnapshotError::DiffIdMismatch {
@@ -267,11 +300,17 @@ impl Snapshots {
         Ok((chain, diff_id))
     }
 
+    /// Whether the layer above `parent` can be unpacked now: always with overlay, once the
+    /// parent is with vfs.
+    pub fn can_unpack_on(&self, parent: Option<&ChainId>) -> bool {
+        self.driver == StorageDriver::Overlay || parent.is_none_or(|p| self.exists(p))
+    }
+
     /// Applies the layer into a fresh directory under `ingest/`, dropped on any error.
-    /// `parent` is recorded; it need not exist yet.
+    /// `parent` is recorded; with overlay it need not exist yet.
     fn stage(&self, parent: Option<&ChainId>, layer: impl Read) -> Result<Staged, SnapshotError> {
-        // The parent need not be unpacked yet: each layer's directory stands alone (a pull
-        // unpacks all layers at once); only `ancestry` needs the whole chain.
+        // With overlay the parent need not be unpacked yet: each layer's directory stands alone
+        // (a pull unpacks all layers at once); only `ancestry` needs the whole chain.
         let ingest = self.ingest_dir();
         let work = tempfile::Builder::new()
             .prefix("unpack-")
@@ -279,9 +318,20 @@ impl Snapshots {
             .map_err(io_err(&ingest))?;
         let fs_dir = work.path().join("fs");
         fs::create_dir(&fs_dir).map_err(io_err(&fs_dir))?;
-        let options = ApplyOptions {
-            whiteouts: WhiteoutMode::Overlay,
+        let whiteouts = match self.driver {
+            StorageDriver::Overlay => WhiteoutMode::Overlay,
+            StorageDriver::Vfs => {
+                if let Some(parent) = parent {
+                    let from = self.fs_dir(parent);
+                    if !self.exists(parent) {
+                        return Err(SnapshotError::NotFound(parent.clone()));
+                    }
+                    copy_tree(&from, &fs_dir).map_err(io_err(&from))?;
+                }
+                WhiteoutMode::Delete
+            }
         };
+        let options = ApplyOptions { whiteouts };
         let applied = apply_layer_with(layer, &fs_dir, &options).map_err(SnapshotError::Apply)?;
         let meta = Meta {
             parent: parent.cloned(),
@@ -363,6 +413,11 @@ impl Snapshots {
     /// The directories to stack as overlayfs lower dirs for the chain ending at `top`, topmost
     /// first, stopping at a layer with an opaque root.
     pub fn lower_dirs(&self, top: &ChainId) -> Result<Vec<PathBuf>, SnapshotError> {
+        if self.driver == StorageDriver::Vfs {
+            // The top snapshot holds the whole chain.
+            self.meta(top)?;
+            return Ok(vec![self.fs_dir(top)]);
+        }
         let mut out = Vec::new();
         for chain in self.ancestry(top)? {
             out.push(self.fs_dir(&chain));
@@ -381,6 +436,9 @@ impl Snapshots {
         top: &ChainId,
         upper_work: Option<(PathBuf, PathBuf)>,
     ) -> Result<OverlayMount, SnapshotError> {
+        if self.driver != StorageDriver::Overlay {
+            return Err(SnapshotError::NotOverlay(self.driver));
+        }
         let mut lowers = Vec::new();
         for chain in self.ancestry(top)? {
             lowers.push(self.short_link(&chain)?);
@@ -395,6 +453,19 @@ impl Snapshots {
             work,
             cwd: Some(self.root.clone()),
         })
+    }
+
+    /// Copies the whole tree of the chain ending at `top` into the empty directory `dest` (the
+    /// vfs driver's container root).
+    pub fn copy_out(&self, top: &ChainId, dest: &Path) -> Result<(), SnapshotError> {
+        if self.driver != StorageDriver::Vfs {
+            return Err(SnapshotError::Corrupt {
+                chain: top.clone(),
+                reason: "only vfs snapshots hold their whole chain".into(),
+            });
+        }
+        let from = self.lower_dirs(top)?;
+        copy_tree(&from[0], dest).map_err(io_err(dest))
     }
 
     /// Every complete snapshot.
@@ -532,6 +603,62 @@ mod tests {
         // Removing a snapshot removes its link.
         snaps.remove(&top).unwrap();
         assert!(fs::symlink_metadata(snaps.root.join(&m.lowers[0])).is_err());
+    }
+
+    fn layer_tar(entries: &[(&str, &str)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, name, data.as_bytes()).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn vfs_snapshots_hold_their_whole_chain() {
+        let tmp = tempfile::tempdir().unwrap();
+        let snaps = Snapshots::open_with(tmp.path(), StorageDriver::Vfs).unwrap();
+        let base = layer_tar(&[("a", "1"), ("b", "2")]);
+        let top = layer_tar(&[(".wh.a", ""), ("c", "3")]);
+        let diff_ids = [Digest::of(&base), Digest::of(&top)];
+        let chains = ChainId::chain(&diff_ids);
+        // The top cannot come before its parent: its tree starts as a copy of the parent's.
+        let err = snaps
+            .unpack(&chains[1], Some(&chains[0]), &diff_ids[1], &top[..])
+            .unwrap_err();
+        assert!(matches!(err, SnapshotError::ParentMissing { .. }), "{err}");
+        assert!(!snaps.can_unpack_on(Some(&chains[0])));
+        snaps
+            .unpack(&chains[0], None, &diff_ids[0], &base[..])
+            .unwrap();
+        snaps
+            .unpack(&chains[1], Some(&chains[0]), &diff_ids[1], &top[..])
+            .unwrap();
+        let dirs = snaps.lower_dirs(&chains[1]).unwrap();
+        assert_eq!(dirs, [snaps.fs_dir(&chains[1])]);
+        let names = |d: &Path| {
+            let mut n: Vec<String> = fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            n.sort();
+            n
+        };
+        // The whiteout deleted `a` from the copy; the base keeps it.
+        assert_eq!(names(&dirs[0]), ["b", "c"]);
+        assert_eq!(names(&snaps.fs_dir(&chains[0])), ["a", "b"]);
+        assert!(matches!(
+            snaps.overlay(&chains[1], None),
+            Err(SnapshotError::NotOverlay(StorageDriver::Vfs))
+        ));
+        let out = tmp.path().join("container");
+        fs::create_dir(&out).unwrap();
+        snaps.copy_out(&chains[1], &out).unwrap();
+        assert_eq!(names(&out), ["b", "c"]);
+        assert_eq!(fs::read_to_string(out.join("c")).unwrap(), "3");
     }
 
     #[test]

@@ -18,6 +18,11 @@ pub struct Cli {
     /// Runtime state [env: BERTH_RUNROOT; default /run/berth]
     #[arg(long, global = true)]
     pub runroot: Option<PathBuf>,
+    /// Storage driver of a new root: overlay or vfs (copies; for where overlayfs cannot be
+    /// used). A root keeps the driver it was made with [env: BERTH_STORAGE_DRIVER; default:
+    /// overlay where it works]
+    #[arg(long, global = true)]
+    pub storage_driver: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -352,6 +357,12 @@ pub struct RunArgs {
     pub platform: Option<String>,
     #[arg(long, default_value = "missing")]
     pub pull: String,
+    /// For the image's pull: require HTTPS with a verified certificate (`=false`: allow plain
+    /// HTTP and unverified certificates for its registry) [default: the registries config;
+    /// loopback insecure]
+    #[arg(long = "tls-verify", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub tls_verify: Option<bool>,
     /// Suppress the pull output
     #[arg(short, long)]
     pub quiet: bool,

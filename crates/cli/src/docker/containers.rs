@@ -437,7 +437,7 @@ pub fn inspect(engine: &Engine, a: &InspectArgs, kind: Option<&str>) -> Result<i
         if kind != Some("container") {
             if let Ok(img) = engine.images.resolve(n) {
                 let cfg = engine.images.config(&img)?;
-                docs.push(inspect::image(&img, &cfg));
+                docs.push(inspect::image(&img, &cfg, engine.images.driver()));
                 continue;
             }
         }

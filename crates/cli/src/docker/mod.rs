@@ -55,8 +55,8 @@ pub fn main(args: Vec<String>) -> i32 {
         }
     };
     let paths = Paths::resolve(cli.root.clone(), cli.runroot.clone());
-    let result = Engine::open(paths)
-        .map_err(anyhow::Error::from)
+    let result = storage_driver(cli.storage_driver.as_deref())
+        .and_then(|driver| Engine::open_with(paths, driver).map_err(anyhow::Error::from))
         .and_then(|engine| dispatch(&engine, cli.command));
     match result {
         Ok(code) => code,
@@ -71,6 +71,15 @@ pub fn main(args: Vec<String>) -> i32 {
             eprintln!("berth: {e:#}");
             code
         }
+    }
+}
+
+/// `--storage-driver`, else `BERTH_STORAGE_DRIVER`; neither: the store's own (or detected).
+fn storage_driver(flag: Option<&str>) -> anyhow::Result<Option<berth_image::StorageDriver>> {
+    let env = std::env::var("BERTH_STORAGE_DRIVER").ok();
+    match flag.or(env.as_deref()).filter(|s| !s.is_empty()) {
+        Some(name) => Ok(Some(berth_image::StorageDriver::parse(name)?)),
+        None => Ok(None),
     }
 }
 

@@ -71,17 +71,8 @@ fn short(d: &berth_image::Digest) -> &str {
 }
 
 /// Pulls `name` into the store and records it; prints Docker's progress lines unless `quiet`.
+/// `tls_verify` is the command line's `--tls-verify` (see [`client`]).
 pub fn pull_image(
-    engine: &Engine,
-    name: &str,
-    platform: Option<&str>,
-    quiet: bool,
-) -> Result<ImageRecord> {
-    pull_image_with(engine, name, platform, quiet, None)
-}
-
-/// [`pull_image`] with `--tls-verify`.
-pub fn pull_image_with(
     engine: &Engine,
     name: &str,
     platform: Option<&str>,
@@ -111,6 +102,8 @@ pub fn pull_image_with(
     }
     let progress = |p: &Progress| display.event(p);
     let client = client(engine, reference.registry(), tls_verify)?;
+    // Until the image is registered, nothing it stores may be collected by a concurrent rmi.
+    let _hold = engine.images.hold()?;
     let resolved = client
         .resolve(&reference, &platform, Some(engine.images.content()))
         .map_err(|e| Failure::new(125, e.to_string()))?;
@@ -125,6 +118,11 @@ pub fn pull_image_with(
     let hook = |info: &LayerInfo<'_>, reader: &mut dyn std::io::Read| {
         let i = info.index;
         let parent = i.checked_sub(1).map(|p| &chains[p]);
+        if !snapshots.can_unpack_on(parent) {
+            // vfs copies the parent's tree: this layer is unpacked from its blob once the
+            // download is done (`unpack_layers`, in order).
+            return Ok(());
+        }
         snapshots
             .unpack(&chains[i], parent, &info.layer.diff_id, reader)
             .map_err(|e| Box::new(e) as berth_registry::HookError)?;
@@ -142,6 +140,19 @@ pub fn pull_image_with(
     resolved
         .store_metadata(engine.images.content())
         .map_err(|e| Failure::new(125, e.to_string()))?;
+    let pending: Vec<_> = (resolved.layers.iter().zip(&chains))
+        .filter(|(_, c)| !snapshots.exists(c))
+        .map(|(l, _)| &l.digest)
+        .collect();
+    if !pending.is_empty() {
+        engine
+            .images
+            .unpack_layers(&resolved.manifest.digest)
+            .map_err(|e| Failure::new(125, e.to_string()))?;
+        for digest in pending {
+            display.unpacked(digest);
+        }
+    }
     let tags: Vec<Reference> = reference
         .tag()
         .map(|_| reference.clone())
@@ -168,7 +179,7 @@ pub fn pull(
     quiet: bool,
     tls_verify: Option<bool>,
 ) -> Result<i32> {
-    pull_image_with(engine, name, platform, quiet, tls_verify)?;
+    pull_image(engine, name, platform, quiet, tls_verify)?;
     let reference = Reference::parse(name).map_err(|e| anyhow!("{e}"))?;
     println!("{reference}");
     Ok(0)

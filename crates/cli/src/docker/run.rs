@@ -21,9 +21,13 @@ pub fn run(engine: &Engine, a: &RunArgs, create_only: bool) -> Result<i32> {
         terminal::check_tty(a.interactive, a.tty)?;
     }
     let image = match (a.pull.as_str(), engine.images.resolve(&a.image)) {
-        ("always", _) => {
-            super::registry::pull_image(engine, &a.image, a.platform.as_deref(), a.quiet)?
-        }
+        ("always", _) => super::registry::pull_image(
+            engine,
+            &a.image,
+            a.platform.as_deref(),
+            a.quiet,
+            a.tls_verify,
+        )?,
         ("missing", Ok(i)) | ("never", Ok(i)) => i,
         ("missing", Err(berth_image::ImageError::NotFound(_))) => {
             let shown = berth_image::Reference::parse(&a.image)
@@ -31,7 +35,13 @@ pub fn run(engine: &Engine, a: &RunArgs, create_only: bool) -> Result<i32> {
                 .unwrap_or_else(|_| a.image.clone());
             eprintln!("Unable to find image '{shown}' locally");
             // Progress goes to stderr here: stdout is the container's.
-            super::registry::pull_image(engine, &a.image, a.platform.as_deref(), true)?
+            super::registry::pull_image(
+                engine,
+                &a.image,
+                a.platform.as_deref(),
+                true,
+                a.tls_verify,
+            )?
         }
         ("never", Err(berth_image::ImageError::NotFound(_))) => {
             return Err(Failure::new(

@@ -75,7 +75,7 @@ pub fn info(engine: &Engine, a: &FormatArgs) -> Result<i32> {
         "ContainersPaused": paused,
         "ContainersStopped": recs.len() - running - paused,
         "Images": engine.images.list()?.len(),
-        "Driver": "overlay2",
+        "Driver": engine.images.driver().docker_name(),
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": cgroup_version,
@@ -106,7 +106,7 @@ pub fn info(engine: &Engine, a: &FormatArgs) -> Result<i32> {
     println!("  Stopped: {}", s("ContainersStopped"));
     println!(" Images: {}", s("Images"));
     println!(" Server Version: {VERSION}");
-    println!(" Storage Driver: overlay2");
+    println!(" Storage Driver: {}", s("Driver"));
     println!(" Logging Driver: json-file");
     println!(" Cgroup Driver: cgroupfs");
     println!(" Cgroup Version: {cgroup_version}");

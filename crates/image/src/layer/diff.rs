@@ -1,4 +1,5 @@
-//! Computing a layer tar from an overlayfs upper directory.
+//! Computing a layer tar from an overlayfs upper directory, or from a list of changed paths of
+//! a whole tree (the vfs driver's container root, compared with its image by the caller).
 //!
 //! The upper dir of an overlay mount is already the change set: new and modified files are there
 //! whole, a deleted path is a character device 0:0 (a whiteout) and a directory whose lower
@@ -55,6 +56,7 @@ pub fn write_diff_excluding<W: Write>(
         lower,
         upper,
         exclude,
+        overlay: true,
         links: HashMap::new(),
         tar: Builder::new(HashingWriter::new(out)),
     };
@@ -70,10 +72,71 @@ pub fn write_diff_excluding<W: Write>(
     Ok(writer.finish())
 }
 
+/// One path of a change set, relative to the tree's root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayerChange {
+    /// Added or changed: written as it is in the tree (a directory without its contents).
+    Write(PathBuf),
+    /// Gone: written as a whiteout.
+    Delete(PathBuf),
+}
+
+/// Writes the layer tar of `changes` (parents before their entries, as a sorted list of paths
+/// has them) of the tree `root` to `out`. Returns `out`, the diffID and the size.
+pub fn write_changes<W: Write>(
+    root: &Path,
+    changes: &[LayerChange],
+    out: W,
+) -> Result<(W, Digest, u64), DiffError> {
+    let mut diff = Diff {
+        lower: None,
+        upper: root,
+        exclude: &[],
+        overlay: false,
+        links: HashMap::new(),
+        tar: Builder::new(HashingWriter::new(out)),
+    };
+    for change in changes {
+        match change {
+            LayerChange::Write(rel) => {
+                let full = root.join(rel);
+                let err = |source| DiffError {
+                    path: full.clone(),
+                    source,
+                };
+                let name = rel.file_name().ok_or_else(|| {
+                    err(io::Error::new(io::ErrorKind::InvalidInput, "no file name"))
+                })?;
+                diff.entry(rel, &full, name).map_err(err)?;
+            }
+            LayerChange::Delete(rel) => {
+                let err = |source| DiffError {
+                    path: root.join(rel),
+                    source,
+                };
+                let name = rel.file_name().ok_or_else(|| {
+                    err(io::Error::new(io::ErrorKind::InvalidInput, "no file name"))
+                })?;
+                let mut wh = OsString::from(WHITEOUT_PREFIX);
+                wh.push(name);
+                diff.marker(&rel.with_file_name(wh)).map_err(err)?;
+            }
+        }
+    }
+    let writer = diff.tar.into_inner().map_err(|source| DiffError {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    Ok(writer.finish())
+}
+
 struct Diff<'a, W: Write> {
     lower: Option<&'a Path>,
     upper: &'a Path,
     exclude: &'a [PathBuf],
+    /// `upper` is an overlay upper dir: 0:0 character devices are whiteouts and
+    /// `trusted.overlay.opaque` marks opaque dirs. Otherwise every entry is what it is.
+    overlay: bool,
     /// First path written for each multiply-linked inode, so later ones become hardlinks.
     links: HashMap<(u64, u64), PathBuf>,
     tar: Builder<HashingWriter<W>>,
@@ -110,7 +173,7 @@ impl<W: Write> Diff<'_, W> {
     fn entry(&mut self, path: &Path, full: &Path, name: &OsStr) -> io::Result<()> {
         let meta = fs::symlink_metadata(full)?;
         let ft = meta.file_type();
-        if is_whiteout(&meta) {
+        if self.overlay && is_whiteout(&meta) {
             if self
                 .lower
                 .is_none_or(|l| fs::symlink_metadata(l.join(path)).is_ok())
@@ -155,7 +218,7 @@ impl<W: Write> Diff<'_, W> {
         } else {
             header.set_size(0);
             self.tar.append_data(&mut header, path, io::empty())?;
-            if ft.is_dir() && is_opaque(full)? {
+            if self.overlay && ft.is_dir() && is_opaque(full)? {
                 self.marker(&path.join(OPAQUE_MARKER))?;
             }
             Ok(())

@@ -7,11 +7,11 @@ mod compression;
 mod diff;
 pub(crate) mod path;
 mod write;
-mod xattr;
+pub(crate) mod xattr;
 
 pub use apply::{
     apply_layer, apply_layer_with, AppliedLayer, ApplyError, ApplyOptions, SkippedXattr,
     WhiteoutMode,
 };
 pub use compression::{decompress, detect_compression};
-pub use diff::{write_diff, write_diff_excluding, DiffError};
+pub use diff::{write_changes, write_diff, write_diff_excluding, DiffError, LayerChange};

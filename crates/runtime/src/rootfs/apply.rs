@@ -21,6 +21,20 @@ pub fn prepare(plan: &RootfsPlan, in_userns: bool, cgroupns: bool) -> Result<()>
         .ctx(|| "setting propagation of / in the container's mount namespace".into())?;
     // pivot_root needs the new root to be a mount point.
     match &plan.root_mount {
+        Some(m) if m.fstype == "bind" => mount(
+            Some(m.source.as_str()),
+            &plan.rootfs,
+            NONE,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            NONE,
+        )
+        .ctx(|| {
+            format!(
+                "bind-mounting root {} on {}",
+                m.source,
+                plan.rootfs.display()
+            )
+        })?,
         Some(m) => {
             // The init's working directory is of no use before pivot_root; it is set later.
             if let Some(cwd) = &m.cwd {

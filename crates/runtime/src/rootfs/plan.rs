@@ -59,7 +59,8 @@ pub struct RootfsPlan {
     pub console: bool,
 }
 
-/// A filesystem mounted as the container's root (e.g. an overlay of image layers).
+/// A filesystem mounted as the container's root (e.g. an overlay of image layers), or with
+/// `fstype` "bind" the directory `source` bind-mounted (a copied root, the vfs driver's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RootMount {
     pub fstype: String,
@@ -69,6 +70,18 @@ pub struct RootMount {
     /// The working directory for the mount call: relative paths in `data` (an overlay's short
     /// lower-dir names, which keep a many-layer option string within one page) resolve here.
     pub cwd: Option<PathBuf>,
+}
+
+impl RootMount {
+    /// The directory `source` bind-mounted as the root.
+    pub fn bind(source: &Path) -> Self {
+        Self {
+            fstype: "bind".into(),
+            source: source.display().to_string(),
+            data: String::new(),
+            cwd: None,
+        }
+    }
 }
 
 impl RootfsPlan {
