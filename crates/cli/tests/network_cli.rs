@@ -556,3 +556,244 @@ fn bad_network_requests_are_clear_errors() {
         serde_json::from_str(&e.ok(&["network", "inspect", "n1"])).unwrap();
     assert_eq!(doc[0]["Containers"].as_object().unwrap().len(), 1);
 }
+
+/// The host port `berth port` shows for `private` (`80/tcp`) of container `c`.
+fn host_port(e: &TestEngine, c: &str, private: &str) -> u16 {
+    let out = e.ok(&["port", c, private]);
+    let line = out.lines().next().unwrap_or_default();
+    line.rsplit_once(':')
+        .and_then(|(_, p)| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no host port for {private} in {out:?}"))
+}
+
+#[test]
+fn publish_all_maps_every_exposed_port() {
+    if common::skip() {
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    let tar = common::engine::busybox_tarball();
+    e.ok(&[
+        "import",
+        "--change",
+        "EXPOSE 80",
+        "--change",
+        "EXPOSE 5353/udp",
+        tar.to_str().unwrap(),
+        "exposing",
+    ]);
+    let script =
+        "mkdir -p /www && echo all-published > /www/index.html && exec httpd -f -p 80 -h /www";
+    e.ok(&[
+        "run", "-d", "--name", "pa", "-P", "exposing", "sh", "-c", script,
+    ]);
+    let listing = e.ok(&["port", "pa"]);
+    let mut lines: Vec<&str> = listing.lines().collect();
+    lines.sort();
+    assert_eq!(lines.len(), 2, "{listing}");
+    assert!(lines[0].starts_with("5353/udp -> 0.0.0.0:"), "{listing}");
+    assert!(lines[1].starts_with("80/tcp -> 0.0.0.0:"), "{listing}");
+    let tcp = host_port(&e, "pa", "80");
+    let udp = host_port(&e, "pa", "5353/udp");
+    for p in [tcp, udp] {
+        assert!((32768..=60999).contains(&p), "an ephemeral port: {p}");
+    }
+    let doc = e.inspect("pa");
+    assert_eq!(
+        doc["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"],
+        tcp.to_string()
+    );
+    let mut body = String::new();
+    for _ in 0..50 {
+        if let Ok(b) = http_host(tcp) {
+            if b.contains("all-published") {
+                body = b;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(body.contains("all-published"), "{body:?}");
+    // Without -P the image's EXPOSE publishes nothing.
+    e.ok(&["run", "-d", "--name", "np", "exposing", "sleep", "60"]);
+    assert_eq!(e.ok(&["port", "np"]).trim(), "");
+    // A second -P container gets other host ports.
+    e.ok(&["run", "-d", "--name", "pb", "-P", "exposing", "sleep", "60"]);
+    assert_ne!(host_port(&e, "pb", "80/tcp"), tcp);
+    e.ok(&["rm", "-f", "pa", "pb", "np"]);
+    assert!(http_host(tcp).is_err(), "nothing answers once it is gone");
+    e.ok(&["network", "prune", "-f"]);
+    assert!(!table_exists(&e));
+}
+
+#[test]
+fn an_internal_network_reaches_peers_but_not_the_outside() {
+    if common::skip() {
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    e.ok(&[
+        "network",
+        "create",
+        "--internal",
+        "--subnet",
+        "10.213.16.0/24",
+        "inner",
+    ]);
+    e.ok(&["network", "create", "--subnet", "10.213.17.0/24", "outer"]);
+    let doc: serde_json::Value =
+        serde_json::from_str(&e.ok(&["network", "inspect", "inner"])).unwrap();
+    assert_eq!(doc[0]["Internal"], true);
+    web(&e, "peer", &["--network", "inner"], "inner-peer");
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "in",
+        "--network",
+        "inner",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "out",
+        "--network",
+        "outer",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    // A host service on the other network's gateway address (the host's side of its bridge).
+    let listener = std::net::TcpListener::bind("10.213.17.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut c in listener.incoming().flatten() {
+            let _ = c.write_all(b"host-service\n");
+        }
+    });
+    let reach = |c: &str| {
+        let out = e.run(&[
+            "exec",
+            c,
+            "sh",
+            "-c",
+            &format!("nc -w 2 10.213.17.1 {port} </dev/null"),
+        ]);
+        String::from_utf8_lossy(&out.stdout).contains("host-service")
+    };
+    assert!(
+        String::from_utf8_lossy(&http_from(&e, "in", "peer").stdout).contains("inner-peer"),
+        "peers on an internal network reach each other by name"
+    );
+    assert!(
+        reach("out"),
+        "the host address is reachable from a normal network"
+    );
+    assert!(!reach("in"), "but not from an internal one");
+    let routes = e.ok(&["exec", "in", "ip", "route"]);
+    assert!(!routes.contains("default"), "no way out: {routes}");
+    e.ok(&["rm", "-f", "peer", "in", "out"]);
+    e.ok(&["network", "rm", "inner", "outer"]);
+    assert!(!table_exists(&e));
+}
+
+#[test]
+fn addresses_come_from_the_ip_range() {
+    if common::skip() {
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    e.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.213.18.0/24",
+        "--ip-range",
+        "10.213.18.128/29",
+        "ranged",
+    ]);
+    let doc: serde_json::Value =
+        serde_json::from_str(&e.ok(&["network", "inspect", "ranged"])).unwrap();
+    let ipam = &doc[0]["IPAM"]["Config"][0];
+    assert_eq!(ipam["IPRange"], "10.213.18.128/29");
+    assert_eq!(
+        ipam["Gateway"], "10.213.18.1",
+        "the gateway is the subnet's, not the range's"
+    );
+    // A /29 range holds 8 addresses: 6 containers get them, the 7th is refused.
+    let mut ips = Vec::new();
+    for i in 0..6 {
+        let name = format!("r{i}");
+        e.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "ranged",
+            "busybox",
+            "sleep",
+            "60",
+        ]);
+        let ip: std::net::Ipv4Addr = e
+            .ok(&[
+                "inspect",
+                "-f",
+                "{{.NetworkSettings.Networks.ranged.IPAddress}}",
+                &name,
+            ])
+            .trim()
+            .parse()
+            .unwrap();
+        let last = ip.octets()[3];
+        assert!(
+            ip.octets()[..3] == [10, 213, 18] && (128..136).contains(&last),
+            "{ip} is outside the range"
+        );
+        assert!(!ips.contains(&ip), "{ip} handed out twice");
+        ips.push(ip);
+    }
+    let inside = e.ok(&["exec", "r0", "ip", "-o", "-4", "addr", "show", "eth0"]);
+    assert!(
+        inside.contains(&format!("{}/24", ips[0])),
+        "the subnet's prefix: {inside}"
+    );
+    let full = e.run(&["run", "--rm", "--network", "ranged", "busybox", "true"]);
+    assert_eq!(full.status.code(), Some(125), "{full:?}");
+    assert!(
+        String::from_utf8_lossy(&full.stderr).contains("no available IPv4 addresses"),
+        "{full:?}"
+    );
+    // A fixed address outside the range but inside the subnet is allowed, as in Docker.
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "fixed",
+        "--network",
+        "ranged",
+        "--ip",
+        "10.213.18.20",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let bad = e.run(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.213.19.0/24",
+        "--ip-range",
+        "10.213.20.0/28",
+        "badrange",
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("not inside subnet"),
+        "{bad:?}"
+    );
+}
