@@ -786,9 +786,9 @@ fn addresses_come_from_the_ip_range() {
         "network",
         "create",
         "--subnet",
-        "10.213.19.0/24",
+        "10.213.20.0/24",
         "--ip-range",
-        "10.213.20.0/28",
+        "10.213.21.0/28",
         "badrange",
     ]);
     assert!(!bad.status.success());
@@ -796,4 +796,76 @@ fn addresses_come_from_the_ip_range() {
         String::from_utf8_lossy(&bad.stderr).contains("not inside subnet"),
         "{bad:?}"
     );
+}
+
+/// The bytes of a DNS query for `name`'s A record over TCP (length-prefixed), as octal escapes
+/// for the shell's printf.
+fn tcp_query_escapes(name: &str) -> String {
+    let mut q = vec![0x12u8, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for l in name.split('.') {
+        q.push(l.len() as u8);
+        q.extend_from_slice(l.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend(q);
+    framed.iter().map(|b| format!("\\{b:03o}")).collect()
+}
+
+#[test]
+fn a_container_that_joins_a_user_network_later_resolves_names() {
+    if common::skip() {
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    e.ok(&["network", "create", "--subnet", "10.213.22.0/24", "later"]);
+    web(&e, "svc", &["--network", "later"], "found-later");
+    e.ok(&["run", "-d", "--name", "late", "busybox", "sleep", "60"]);
+    let before = e.ok(&["exec", "late", "cat", "/etc/resolv.conf"]);
+    assert!(
+        !before.contains("127.0.0.11"),
+        "the default bridge copies the host's resolvers: {before}"
+    );
+    assert!(!e.run(&["exec", "late", "nslookup", "svc"]).status.success());
+
+    e.ok(&["network", "connect", "later", "late"]);
+    let after = e.ok(&["exec", "late", "cat", "/etc/resolv.conf"]);
+    assert!(
+        after.contains("nameserver 127.0.0.11"),
+        "a user network brings the embedded resolver: {after}"
+    );
+    let svc_ip = e
+        .ok(&[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.later.IPAddress}}",
+            "svc",
+        ])
+        .trim()
+        .to_string();
+    let looked_up = e.ok(&["exec", "late", "nslookup", "svc"]);
+    assert!(looked_up.contains(&svc_ip), "{looked_up}");
+    assert!(String::from_utf8_lossy(&http_from(&e, "late", "svc").stdout).contains("found-later"));
+    // The resolver answers over TCP too, inside the container's namespace.
+    let script = format!(
+        "printf '{}' | nc -w 3 127.0.0.11 53 | od -An -tu1",
+        tcp_query_escapes("svc")
+    );
+    let out = e.ok(&["exec", "late", "sh", "-c", &script]);
+    let bytes: Vec<u8> = out.split_whitespace().map(|b| b.parse().unwrap()).collect();
+    let want: Vec<u8> = svc_ip
+        .parse::<std::net::Ipv4Addr>()
+        .unwrap()
+        .octets()
+        .to_vec();
+    assert!(bytes.len() > 6, "a framed reply: {out}");
+    assert_eq!(
+        bytes[bytes.len() - 4..],
+        want[..],
+        "A record over TCP: {out}"
+    );
+    e.ok(&["rm", "-f", "svc", "late"]);
+    e.ok(&["network", "rm", "later"]);
+    e.ok(&["network", "prune", "-f"]);
+    assert!(!table_exists(&e));
 }

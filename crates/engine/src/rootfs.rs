@@ -129,6 +129,18 @@ pub fn etc_files(
     Ok(out)
 }
 
+/// A running container that joins a user-defined network asks the embedded resolver from
+/// then on (Docker rewrites resolv.conf the same way). Written in place: the container sees
+/// the file through a bind mount of this inode, which a rename would leave behind.
+pub fn use_embedded_dns(containers: &Containers, id: &str) -> Result<()> {
+    let path = containers.dir(id).join("resolv.conf");
+    let content = embedded_resolv_conf();
+    if fs::read(&path).ok().as_deref() == Some(content.as_bytes()) {
+        return Ok(());
+    }
+    fs::write(&path, content).map_err(|e| Error::io(&path, e))
+}
+
 /// `--network container:X` shares X's view of the network: its hosts, resolv.conf and
 /// hostname files.
 pub fn shared_etc_files(containers: &Containers, other: &str, read_only: bool) -> Vec<HostMount> {

@@ -436,7 +436,7 @@ impl Networks {
     /// named so (container name, alias, or a container id prefix of 12 or more characters) on
     /// the DNS-enabled networks the container is on. Read without the lock: state files are
     /// replaced by rename, so a reader sees one whole version.
-    pub fn resolve(&self, container_id: &str, name: &str) -> Vec<Ipv4Addr> {
+    pub fn resolve(&self, container_id: &str, name: &str) -> Vec<std::net::IpAddr> {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         let mut out = Vec::new();
         for n in self.list_raw().unwrap_or_default().iter().filter(|n| n.dns) {
@@ -452,7 +452,7 @@ impl Networks {
                             || e.aliases.iter().any(|a| a.eq_ignore_ascii_case(&name))
                             || (name.len() >= 12 && e.container_id.starts_with(&name))
                     })
-                    .map(|e| e.ip),
+                    .map(|e| std::net::IpAddr::V4(e.ip)),
             );
         }
         out
