@@ -869,3 +869,162 @@ fn a_container_that_joins_a_user_network_later_resolves_names() {
     e.ok(&["network", "prune", "-f"]);
     assert!(!table_exists(&e));
 }
+
+#[test]
+fn a_dual_stack_network_gives_v6_addresses_routes_and_names() {
+    if common::skip() {
+        return;
+    }
+    if std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6")
+        .is_ok_and(|v| v.trim() == "1")
+    {
+        eprintln!("skipped: IPv6 is disabled on this host");
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    e.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.213.24.0/24",
+        "--subnet",
+        "fd42:b3e7:24::/64",
+        "dual",
+    ]);
+    e.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.213.25.0/24",
+        "--subnet",
+        "fd42:b3e7:25::/64",
+        "dual2",
+    ]);
+    let doc: serde_json::Value =
+        serde_json::from_str(&e.ok(&["network", "inspect", "dual"])).unwrap();
+    assert_eq!(doc[0]["EnableIPv6"], true);
+    let config = &doc[0]["IPAM"]["Config"];
+    assert_eq!(config[0]["Subnet"], "10.213.24.0/24", "{config}");
+    assert_eq!(config[1]["Subnet"], "fd42:b3e7:24::/64", "{config}");
+    assert_eq!(config[1]["Gateway"], "fd42:b3e7:24::1", "{config}");
+
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "six1",
+        "--network",
+        "dual",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "six2",
+        "--network",
+        "dual",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "other",
+        "--network",
+        "dual2",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let v6 = |c: &str, net: &str| {
+        e.ok(&[
+            "inspect",
+            "-f",
+            &format!("{{{{.NetworkSettings.Networks.{net}.GlobalIPv6Address}}}}"),
+            c,
+        ])
+        .trim()
+        .to_string()
+    };
+    let ip2 = v6("six2", "dual");
+    assert!(ip2.starts_with("fd42:b3e7:24::"), "{ip2}");
+    assert_ne!(v6("six1", "dual"), ip2);
+    let doc = e.inspect("six2");
+    assert_eq!(doc["NetworkSettings"]["GlobalIPv6Address"], ip2.as_str());
+    assert_eq!(doc["NetworkSettings"]["IPv6Gateway"], "fd42:b3e7:24::1");
+    assert!(doc["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .starts_with("10.213.24."));
+
+    let addrs = e.ok(&["exec", "six1", "ip", "-6", "-o", "addr", "show", "eth0"]);
+    assert!(addrs.contains("fd42:b3e7:24::"), "{addrs}");
+    let routes = e.ok(&["exec", "six1", "ip", "-6", "route"]);
+    assert!(routes.contains("default via fd42:b3e7:24::1"), "{routes}");
+    let ping = e.ok(&["exec", "six1", "ping", "-6", "-c", "1", "-W", "2", &ip2]);
+    assert!(ping.contains("1 packets received"), "by address: {ping}");
+    let ping = e.ok(&["exec", "six1", "ping", "-6", "-c", "1", "-W", "2", "six2"]);
+    assert!(
+        ping.contains(&format!("({ip2})")) && ping.contains("1 packets received"),
+        "by name: {ping}"
+    );
+    let aaaa = e.ok(&["exec", "six1", "nslookup", "-type=aaaa", "six2"]);
+    assert!(aaaa.contains(&ip2), "{aaaa}");
+    let hosts = e.ok(&["exec", "six2", "cat", "/etc/hosts"]);
+    assert!(hosts.contains(&ip2), "{hosts}");
+    // Another v6 network is isolated: its container has a route, the firewall drops it.
+    let other_routes = e.ok(&["exec", "other", "ip", "-6", "route"]);
+    assert!(
+        other_routes.contains("default via fd42:b3e7:25::1"),
+        "{other_routes}"
+    );
+    let cross = e.run(&["exec", "other", "ping", "-6", "-c", "1", "-W", "2", &ip2]);
+    assert!(!cross.status.success(), "{cross:?}");
+    let t = berth_engine::network::table_name(e.root.path());
+    let rules = std::process::Command::new("nft")
+        .args(["list", "table", "inet", &t])
+        .output()
+        .unwrap();
+    let rules = String::from_utf8_lossy(&rules.stdout);
+    assert!(
+        rules.contains("ip6 saddr fd42:b3e7:24::/64") && rules.contains("masquerade"),
+        "{rules}"
+    );
+
+    // Clear errors: an overlapping v6 subnet, a v6 subnet without --ipv6.
+    let overlap = e.run(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd42:b3e7:24::/48",
+        "dual3",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&overlap.stderr).contains("overlaps"),
+        "{overlap:?}"
+    );
+    let no_flag = e.run(&[
+        "network",
+        "create",
+        "--subnet",
+        "fd42:b3e7:26::/64",
+        "dual4",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&no_flag.stderr).contains("needs --ipv6"),
+        "{no_flag:?}"
+    );
+    let bridges = [bridge_of(&e, "dual"), bridge_of(&e, "dual2")];
+    e.ok(&["rm", "-f", "six1", "six2", "other"]);
+    e.ok(&["network", "rm", "dual", "dual2"]);
+    assert!(bridges.iter().all(|b| !links().contains(b)));
+    assert!(!table_exists(&e));
+}

@@ -99,7 +99,12 @@ pub fn etc_files(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
         );
         match attached.first() {
-            Some(a) => h.push_str(&format!("{}\t{hostname}\n", a.endpoint.ip)),
+            Some(a) => {
+                h.push_str(&format!("{}\t{hostname}\n", a.endpoint.ip));
+                if let Some(ip6) = a.endpoint.ip6 {
+                    h.push_str(&format!("{ip6}\t{hostname}\n"));
+                }
+            }
             None => h.push_str(&format!("127.0.1.1\t{hostname}\n")),
         }
         h
