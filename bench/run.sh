@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `berth run --rm busybox true` with `--network none` and with the default bridge (network
-# setup and teardown included), beside the unshare floor (and docker/podman where a daemon is
+# `berth run --rm busybox true` with `--network none`, with the default bridge, with a
+# user-defined network (DNS resolver) and a dual-stack one (network setup and teardown
+# included), beside the unshare floor (and docker/podman where a daemon is
 # running), with a busybox image imported into a private store. hyperfine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,9 +13,14 @@ make_busybox_rootfs "$dir/rootfs" >/dev/null
 tar -C "$dir/rootfs" -cf "$dir/busybox.tar" .
 b="$berth --root $dir/root --runroot $dir/run"
 $b import "$dir/busybox.tar" busybox >/dev/null
+$b network create --subnet 10.215.0.0/24 benchnet >/dev/null
+$b network create --ipv6 --subnet 10.215.1.0/24 --subnet fd42:b3e7:ff::/64 benchnet6 >/dev/null
 $b run --rm --network none busybox true
 $b run --rm busybox true
+$b run --rm --network benchnet busybox true
+$b run --rm --network benchnet6 busybox true
 cmds=("$b run --rm --network none busybox true" "$b run --rm busybox true"
+      "$b run --rm --network benchnet busybox true" "$b run --rm --network benchnet6 busybox true"
       "unshare --fork --pid --mount --uts --ipc --net true")
 if docker info >/dev/null 2>&1; then cmds+=("docker run --rm --network none busybox true" "docker run --rm busybox true"); fi
 if command -v podman >/dev/null && podman image exists busybox 2>/dev/null; then cmds+=("podman run --rm --network none busybox true"); fi

@@ -556,3 +556,475 @@ fn bad_network_requests_are_clear_errors() {
         serde_json::from_str(&e.ok(&["network", "inspect", "n1"])).unwrap();
     assert_eq!(doc[0]["Containers"].as_object().unwrap().len(), 1);
 }
+
+/// The host port `berth port` shows for `private` (`80/tcp`) of container `c`.
+fn host_port(e: &TestEngine, c: &str, private: &str) -> u16 {
+    let out = e.ok(&["port", c, private]);
+    let line = out.lines().next().unwrap_or_default();
+    line.rsplit_once(':')
+        .and_then(|(_, p)| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no host port for {private} in {out:?}"))
+}
+
+#[test]
+fn publish_all_maps_every_exposed_port() {
+    if common::skip() {
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    let tar = common::engine::busybox_tarball();
+    e.ok(&[
+        "import",
+        "--change",
+        "EXPOSE 80",
+        "--change",
+        "EXPOSE 5353/udp",
+        tar.to_str().unwrap(),
+        "exposing",
+    ]);
+    let script =
+        "mkdir -p /www && echo all-published > /www/index.html && exec httpd -f -p 80 -h /www";
+    e.ok(&[
+        "run", "-d", "--name", "pa", "-P", "exposing", "sh", "-c", script,
+    ]);
+    let listing = e.ok(&["port", "pa"]);
+    let mut lines: Vec<&str> = listing.lines().collect();
+    lines.sort();
+    assert_eq!(lines.len(), 2, "{listing}");
+    assert!(lines[0].starts_with("5353/udp -> 0.0.0.0:"), "{listing}");
+    assert!(lines[1].starts_with("80/tcp -> 0.0.0.0:"), "{listing}");
+    let tcp = host_port(&e, "pa", "80");
+    let udp = host_port(&e, "pa", "5353/udp");
+    for p in [tcp, udp] {
+        assert!((32768..=60999).contains(&p), "an ephemeral port: {p}");
+    }
+    let doc = e.inspect("pa");
+    assert_eq!(
+        doc["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"],
+        tcp.to_string()
+    );
+    let mut body = String::new();
+    for _ in 0..50 {
+        if let Ok(b) = http_host(tcp) {
+            if b.contains("all-published") {
+                body = b;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(body.contains("all-published"), "{body:?}");
+    // Without -P the image's EXPOSE publishes nothing.
+    e.ok(&["run", "-d", "--name", "np", "exposing", "sleep", "60"]);
+    assert_eq!(e.ok(&["port", "np"]).trim(), "");
+    // A second -P container gets other host ports.
+    e.ok(&["run", "-d", "--name", "pb", "-P", "exposing", "sleep", "60"]);
+    assert_ne!(host_port(&e, "pb", "80/tcp"), tcp);
+    e.ok(&["rm", "-f", "pa", "pb", "np"]);
+    assert!(http_host(tcp).is_err(), "nothing answers once it is gone");
+    e.ok(&["network", "prune", "-f"]);
+    assert!(!table_exists(&e));
+}
+
+#[test]
+fn an_internal_network_reaches_peers_but_not_the_outside() {
+    if common::skip() {
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    e.ok(&[
+        "network",
+        "create",
+        "--internal",
+        "--subnet",
+        "10.213.16.0/24",
+        "inner",
+    ]);
+    e.ok(&["network", "create", "--subnet", "10.213.17.0/24", "outer"]);
+    let doc: serde_json::Value =
+        serde_json::from_str(&e.ok(&["network", "inspect", "inner"])).unwrap();
+    assert_eq!(doc[0]["Internal"], true);
+    web(&e, "peer", &["--network", "inner"], "inner-peer");
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "in",
+        "--network",
+        "inner",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "out",
+        "--network",
+        "outer",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    // A host service on the other network's gateway address (the host's side of its bridge).
+    let listener = std::net::TcpListener::bind("10.213.17.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut c in listener.incoming().flatten() {
+            let _ = c.write_all(b"host-service\n");
+        }
+    });
+    let reach = |c: &str| {
+        let out = e.run(&[
+            "exec",
+            c,
+            "sh",
+            "-c",
+            &format!("nc -w 2 10.213.17.1 {port} </dev/null"),
+        ]);
+        String::from_utf8_lossy(&out.stdout).contains("host-service")
+    };
+    assert!(
+        String::from_utf8_lossy(&http_from(&e, "in", "peer").stdout).contains("inner-peer"),
+        "peers on an internal network reach each other by name"
+    );
+    assert!(
+        reach("out"),
+        "the host address is reachable from a normal network"
+    );
+    assert!(!reach("in"), "but not from an internal one");
+    let routes = e.ok(&["exec", "in", "ip", "route"]);
+    assert!(!routes.contains("default"), "no way out: {routes}");
+    e.ok(&["rm", "-f", "peer", "in", "out"]);
+    e.ok(&["network", "rm", "inner", "outer"]);
+    assert!(!table_exists(&e));
+}
+
+#[test]
+fn addresses_come_from_the_ip_range() {
+    if common::skip() {
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    e.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.213.18.0/24",
+        "--ip-range",
+        "10.213.18.128/29",
+        "ranged",
+    ]);
+    let doc: serde_json::Value =
+        serde_json::from_str(&e.ok(&["network", "inspect", "ranged"])).unwrap();
+    let ipam = &doc[0]["IPAM"]["Config"][0];
+    assert_eq!(ipam["IPRange"], "10.213.18.128/29");
+    assert_eq!(
+        ipam["Gateway"], "10.213.18.1",
+        "the gateway is the subnet's, not the range's"
+    );
+    // A /29 range holds 8 addresses: 6 containers get them, the 7th is refused.
+    let mut ips = Vec::new();
+    for i in 0..6 {
+        let name = format!("r{i}");
+        e.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "ranged",
+            "busybox",
+            "sleep",
+            "60",
+        ]);
+        let ip: std::net::Ipv4Addr = e
+            .ok(&[
+                "inspect",
+                "-f",
+                "{{.NetworkSettings.Networks.ranged.IPAddress}}",
+                &name,
+            ])
+            .trim()
+            .parse()
+            .unwrap();
+        let last = ip.octets()[3];
+        assert!(
+            ip.octets()[..3] == [10, 213, 18] && (128..136).contains(&last),
+            "{ip} is outside the range"
+        );
+        assert!(!ips.contains(&ip), "{ip} handed out twice");
+        ips.push(ip);
+    }
+    let inside = e.ok(&["exec", "r0", "ip", "-o", "-4", "addr", "show", "eth0"]);
+    assert!(
+        inside.contains(&format!("{}/24", ips[0])),
+        "the subnet's prefix: {inside}"
+    );
+    let full = e.run(&["run", "--rm", "--network", "ranged", "busybox", "true"]);
+    assert_eq!(full.status.code(), Some(125), "{full:?}");
+    assert!(
+        String::from_utf8_lossy(&full.stderr).contains("no available IPv4 addresses"),
+        "{full:?}"
+    );
+    // A fixed address outside the range but inside the subnet is allowed, as in Docker.
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "fixed",
+        "--network",
+        "ranged",
+        "--ip",
+        "10.213.18.20",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let bad = e.run(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.213.20.0/24",
+        "--ip-range",
+        "10.213.21.0/28",
+        "badrange",
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("not inside subnet"),
+        "{bad:?}"
+    );
+}
+
+/// The bytes of a DNS query for `name`'s A record over TCP (length-prefixed), as octal escapes
+/// for the shell's printf.
+fn tcp_query_escapes(name: &str) -> String {
+    let mut q = vec![0x12u8, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for l in name.split('.') {
+        q.push(l.len() as u8);
+        q.extend_from_slice(l.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend(q);
+    framed.iter().map(|b| format!("\\{b:03o}")).collect()
+}
+
+#[test]
+fn a_container_that_joins_a_user_network_later_resolves_names() {
+    if common::skip() {
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    e.ok(&["network", "create", "--subnet", "10.213.22.0/24", "later"]);
+    web(&e, "svc", &["--network", "later"], "found-later");
+    e.ok(&["run", "-d", "--name", "late", "busybox", "sleep", "60"]);
+    let before = e.ok(&["exec", "late", "cat", "/etc/resolv.conf"]);
+    assert!(
+        !before.contains("127.0.0.11"),
+        "the default bridge copies the host's resolvers: {before}"
+    );
+    assert!(!e.run(&["exec", "late", "nslookup", "svc"]).status.success());
+
+    e.ok(&["network", "connect", "later", "late"]);
+    let after = e.ok(&["exec", "late", "cat", "/etc/resolv.conf"]);
+    assert!(
+        after.contains("nameserver 127.0.0.11"),
+        "a user network brings the embedded resolver: {after}"
+    );
+    let svc_ip = e
+        .ok(&[
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.Networks.later.IPAddress}}",
+            "svc",
+        ])
+        .trim()
+        .to_string();
+    let looked_up = e.ok(&["exec", "late", "nslookup", "svc"]);
+    assert!(looked_up.contains(&svc_ip), "{looked_up}");
+    assert!(String::from_utf8_lossy(&http_from(&e, "late", "svc").stdout).contains("found-later"));
+    // The resolver answers over TCP too, inside the container's namespace.
+    let script = format!(
+        "printf '{}' | nc -w 3 127.0.0.11 53 | od -An -tu1",
+        tcp_query_escapes("svc")
+    );
+    let out = e.ok(&["exec", "late", "sh", "-c", &script]);
+    let bytes: Vec<u8> = out.split_whitespace().map(|b| b.parse().unwrap()).collect();
+    let want: Vec<u8> = svc_ip
+        .parse::<std::net::Ipv4Addr>()
+        .unwrap()
+        .octets()
+        .to_vec();
+    assert!(bytes.len() > 6, "a framed reply: {out}");
+    assert_eq!(
+        bytes[bytes.len() - 4..],
+        want[..],
+        "A record over TCP: {out}"
+    );
+    e.ok(&["rm", "-f", "svc", "late"]);
+    e.ok(&["network", "rm", "later"]);
+    e.ok(&["network", "prune", "-f"]);
+    assert!(!table_exists(&e));
+}
+
+#[test]
+fn a_dual_stack_network_gives_v6_addresses_routes_and_names() {
+    if common::skip() {
+        return;
+    }
+    if std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6")
+        .is_ok_and(|v| v.trim() == "1")
+    {
+        eprintln!("skipped: IPv6 is disabled on this host");
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    e.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.213.24.0/24",
+        "--subnet",
+        "fd42:b3e7:24::/64",
+        "dual",
+    ]);
+    e.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.213.25.0/24",
+        "--subnet",
+        "fd42:b3e7:25::/64",
+        "dual2",
+    ]);
+    let doc: serde_json::Value =
+        serde_json::from_str(&e.ok(&["network", "inspect", "dual"])).unwrap();
+    assert_eq!(doc[0]["EnableIPv6"], true);
+    let config = &doc[0]["IPAM"]["Config"];
+    assert_eq!(config[0]["Subnet"], "10.213.24.0/24", "{config}");
+    assert_eq!(config[1]["Subnet"], "fd42:b3e7:24::/64", "{config}");
+    assert_eq!(config[1]["Gateway"], "fd42:b3e7:24::1", "{config}");
+
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "six1",
+        "--network",
+        "dual",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "six2",
+        "--network",
+        "dual",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "other",
+        "--network",
+        "dual2",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let v6 = |c: &str, net: &str| {
+        e.ok(&[
+            "inspect",
+            "-f",
+            &format!("{{{{.NetworkSettings.Networks.{net}.GlobalIPv6Address}}}}"),
+            c,
+        ])
+        .trim()
+        .to_string()
+    };
+    let ip2 = v6("six2", "dual");
+    assert!(ip2.starts_with("fd42:b3e7:24::"), "{ip2}");
+    assert_ne!(v6("six1", "dual"), ip2);
+    let doc = e.inspect("six2");
+    assert_eq!(doc["NetworkSettings"]["GlobalIPv6Address"], ip2.as_str());
+    assert_eq!(doc["NetworkSettings"]["IPv6Gateway"], "fd42:b3e7:24::1");
+    assert!(doc["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .starts_with("10.213.24."));
+
+    let addrs = e.ok(&["exec", "six1", "ip", "-6", "-o", "addr", "show", "eth0"]);
+    assert!(addrs.contains("fd42:b3e7:24::"), "{addrs}");
+    let routes = e.ok(&["exec", "six1", "ip", "-6", "route"]);
+    assert!(routes.contains("default via fd42:b3e7:24::1"), "{routes}");
+    let ping = e.ok(&["exec", "six1", "ping", "-6", "-c", "1", "-W", "2", &ip2]);
+    assert!(ping.contains("1 packets received"), "by address: {ping}");
+    let ping = e.ok(&["exec", "six1", "ping", "-6", "-c", "1", "-W", "2", "six2"]);
+    assert!(
+        ping.contains(&format!("({ip2})")) && ping.contains("1 packets received"),
+        "by name: {ping}"
+    );
+    let aaaa = e.ok(&["exec", "six1", "nslookup", "-type=aaaa", "six2"]);
+    assert!(aaaa.contains(&ip2), "{aaaa}");
+    let hosts = e.ok(&["exec", "six2", "cat", "/etc/hosts"]);
+    assert!(hosts.contains(&ip2), "{hosts}");
+    // Another v6 network is isolated: its container has a route, the firewall drops it.
+    let other_routes = e.ok(&["exec", "other", "ip", "-6", "route"]);
+    assert!(
+        other_routes.contains("default via fd42:b3e7:25::1"),
+        "{other_routes}"
+    );
+    let cross = e.run(&["exec", "other", "ping", "-6", "-c", "1", "-W", "2", &ip2]);
+    assert!(!cross.status.success(), "{cross:?}");
+    let t = berth_engine::network::table_name(e.root.path());
+    let rules = std::process::Command::new("nft")
+        .args(["list", "table", "inet", &t])
+        .output()
+        .unwrap();
+    let rules = String::from_utf8_lossy(&rules.stdout);
+    assert!(
+        rules.contains("ip6 saddr fd42:b3e7:24::/64") && rules.contains("masquerade"),
+        "{rules}"
+    );
+
+    // Clear errors: an overlapping v6 subnet, a v6 subnet without --ipv6.
+    let overlap = e.run(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd42:b3e7:24::/48",
+        "dual3",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&overlap.stderr).contains("overlaps"),
+        "{overlap:?}"
+    );
+    let no_flag = e.run(&[
+        "network",
+        "create",
+        "--subnet",
+        "fd42:b3e7:26::/64",
+        "dual4",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&no_flag.stderr).contains("needs --ipv6"),
+        "{no_flag:?}"
+    );
+    let bridges = [bridge_of(&e, "dual"), bridge_of(&e, "dual2")];
+    e.ok(&["rm", "-f", "six1", "six2", "other"]);
+    e.ok(&["network", "rm", "dual", "dual2"]);
+    assert!(bridges.iter().all(|b| !links().contains(b)));
+    assert!(!table_exists(&e));
+}

@@ -196,6 +196,9 @@ fn network_settings(engine: &Engine, rec: &ContainerRecord) -> Value {
                     "Gateway": e.map(|e| e.gateway.to_string()).unwrap_or_default(),
                     "IPAddress": e.map(|e| e.ip.to_string()).unwrap_or_default(),
                     "IPPrefixLen": e.map_or(0, |e| e.subnet.prefix()),
+                    "IPv6Gateway": e.and_then(|e| e.gateway6).map(|g| g.to_string()).unwrap_or_default(),
+                    "GlobalIPv6Address": e.and_then(|e| e.ip6).map(|g| g.to_string()).unwrap_or_default(),
+                    "GlobalIPv6PrefixLen": e.and_then(|e| e.subnet6).map_or(0, |s| s.prefix()),
                     "MacAddress": "",
                     "DNSNames": net.as_ref().filter(|n| n.dns).map(|_| {
                         let mut d = vec![rec.name.clone()];
@@ -231,6 +234,9 @@ fn network_settings(engine: &Engine, rec: &ContainerRecord) -> Value {
         "IPAddress": primary.map(|e| e.ip.to_string()).unwrap_or_default(),
         "Gateway": primary.map(|e| e.gateway.to_string()).unwrap_or_default(),
         "IPPrefixLen": primary.map_or(0, |e| e.subnet.prefix()),
+        "IPv6Gateway": primary.and_then(|e| e.gateway6).map(|g| g.to_string()).unwrap_or_default(),
+        "GlobalIPv6Address": primary.and_then(|e| e.ip6).map(|g| g.to_string()).unwrap_or_default(),
+        "GlobalIPv6PrefixLen": primary.and_then(|e| e.subnet6).map_or(0, |s| s.prefix()),
         "SandboxKey": if rec.is_running() && rec.config.network.own_namespace() {
             format!("/proc/{}/ns/net", rec.state.pid)
         } else {

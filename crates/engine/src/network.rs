@@ -4,12 +4,11 @@
 //! embedded DNS resolver starts; after it exits (or when it is removed, or found dead) its
 //! endpoints are released. `berth-network` does the work; this module decides what to ask.
 
-use std::net::UdpSocket;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use berth_network::dns::DnsServer;
+use berth_network::dns::{DnsServer, DnsSockets};
 use berth_network::nftables::Nftables;
 use berth_network::{Endpoint, EndpointRequest, Network, Networks, PortSpec};
 
@@ -133,13 +132,16 @@ impl Engine {
     }
 
     /// After the runtime's create, before start: loopback up, the veth pairs into the
-    /// container's namespace, and the DNS resolver's socket when a network has DNS.
+    /// container's namespace, and the DNS resolver's sockets. Every container with networks
+    /// of its own gets them, also one only on the default bridge (whose resolv.conf names the
+    /// host's resolvers): it may join a user-defined network later, and then it needs the
+    /// resolver already running, as the monitor is the only process that can serve it.
     pub(crate) fn plumb_networks(
         &self,
         rec: &ContainerRecord,
         attached: &[Attached],
         pid: i32,
-    ) -> Result<Option<UdpSocket>> {
+    ) -> Result<Option<DnsSockets>> {
         if !rec.config.network.own_namespace() {
             return Ok(None);
         }
@@ -152,22 +154,22 @@ impl Engine {
             self.networks
                 .plumb(&a.network, &a.endpoint, ns.as_fd(), i == 0)?;
         }
-        if attached.iter().any(|a| a.network.dns) {
-            let sock = berth_network::dns::bind_in(ns.as_fd())
-                .map_err(|e| Error::Other(format!("starting the container's DNS resolver: {e}")))?;
-            return Ok(Some(sock));
+        if !matches!(rec.config.network, NetworkMode::Networks(_)) {
+            return Ok(None);
         }
-        Ok(None)
+        let socks = berth_network::dns::bind_in(ns.as_fd())
+            .map_err(|e| Error::Other(format!("starting the container's DNS resolver: {e}")))?;
+        Ok(Some(socks))
     }
 
     /// The embedded DNS of container `id` on `sock`, served from a thread of the caller (the
     /// monitor): names of containers on the container's DNS networks, the rest forwarded.
-    pub(crate) fn serve_dns(&self, id: &str, sock: UdpSocket) -> Result<DnsServer> {
+    pub(crate) fn serve_dns(&self, id: &str, socks: DnsSockets) -> Result<DnsServer> {
         let networks = Arc::new(open(&self.paths)?);
         let id = id.to_string();
         let resolver: Arc<berth_network::dns::Resolver> =
             Arc::new(move |name: &str| networks.resolve(&id, name));
-        DnsServer::spawn(sock, resolver, berth_network::dns::host_upstreams())
+        DnsServer::spawn(socks, resolver, berth_network::dns::host_upstreams())
             .map_err(|e| Error::Other(format!("starting the container's DNS resolver: {e}")))
     }
 
@@ -252,6 +254,11 @@ impl Engine {
             {
                 let _ = self.networks.release(&rec.id, Some(&att.network.id), true);
                 return Err(e.into());
+            }
+            if att.network.dns {
+                // The monitor's resolver already listens in the namespace; it answers the new
+                // network's names as soon as resolv.conf sends the container to it.
+                crate::rootfs::use_embedded_dns(&self.containers, &rec.id)?;
             }
         }
         self.containers.update(id, |r| {

@@ -126,7 +126,12 @@ pub fn etc_files(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
         );
         match attached.first() {
-            Some(a) => h.push_str(&format!("{}\t{hostname}\n", a.endpoint.ip)),
+            Some(a) => {
+                h.push_str(&format!("{}\t{hostname}\n", a.endpoint.ip));
+                if let Some(ip6) = a.endpoint.ip6 {
+                    h.push_str(&format!("{ip6}\t{hostname}\n"));
+                }
+            }
             None => h.push_str(&format!("127.0.1.1\t{hostname}\n")),
         }
         h
@@ -154,6 +159,18 @@ pub fn etc_files(
         });
     }
     Ok(out)
+}
+
+/// A running container that joins a user-defined network asks the embedded resolver from
+/// then on (Docker rewrites resolv.conf the same way). Written in place: the container sees
+/// the file through a bind mount of this inode, which a rename would leave behind.
+pub fn use_embedded_dns(containers: &Containers, id: &str) -> Result<()> {
+    let path = containers.dir(id).join("resolv.conf");
+    let content = embedded_resolv_conf();
+    if fs::read(&path).ok().as_deref() == Some(content.as_bytes()) {
+        return Ok(());
+    }
+    fs::write(&path, content).map_err(|e| Error::io(&path, e))
 }
 
 /// `--network container:X` shares X's view of the network: its hosts, resolv.conf and

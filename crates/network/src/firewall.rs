@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::addr::Ipv4Net;
+use crate::addr::{Ipv4Net, Ipv6Net};
 use crate::Result;
 
 /// An active network: its bridge is up.
@@ -16,6 +16,8 @@ use crate::Result;
 pub struct ActiveNetwork {
     pub bridge: String,
     pub subnet: Ipv4Net,
+    /// Dual-stack networks' v6 subnet.
+    pub subnet6: Option<Ipv6Net>,
     pub internal: bool,
 }
 

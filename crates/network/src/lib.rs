@@ -12,7 +12,7 @@ pub mod nftables;
 pub mod ports;
 pub mod store;
 
-pub use addr::Ipv4Net;
+pub use addr::{Ipv4Net, Ipv6Net};
 pub use firewall::{Firewall, FirewallState, Protocol};
 pub use ports::PortSpec;
 pub use store::{CreateRequest, Endpoint, EndpointRequest, Network, Networks};

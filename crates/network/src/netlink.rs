@@ -8,10 +8,10 @@
 
 use std::ffi::CString;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use crate::addr::Ipv4Net;
+use crate::addr::{Ipv4Net, Ipv6Net};
 
 const NLMSG_HDRLEN: usize = 16;
 const NLMSG_ERROR: u16 = 2;
@@ -43,6 +43,7 @@ const NLA_F_NESTED: u16 = 0x8000;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const IFA_BROADCAST: u16 = 4;
+const IFA_F_NODAD: u8 = 0x02;
 
 const RTA_DST: u16 = 1;
 const RTA_OIF: u16 = 4;
@@ -248,10 +249,50 @@ pub fn add_default_route4(gateway: Ipv4Addr) -> Request {
     .attr(RTA_GATEWAY, &gateway.octets())
 }
 
+/// An IPv6 address without duplicate address detection: the address is ours (IPAM hands it
+/// out once), and DAD would keep it unusable ("tentative") for a second or more.
+pub fn add_addr6(index: u32, ip: Ipv6Addr, net: &Ipv6Net, what: &str) -> Request {
+    let mut ifa = [0u8; 8];
+    ifa[0] = libc::AF_INET6 as u8;
+    ifa[1] = net.prefix();
+    ifa[2] = IFA_F_NODAD;
+    ifa[3] = RT_SCOPE_UNIVERSE;
+    ifa[4..8].copy_from_slice(&index.to_ne_bytes());
+    Request::new(
+        RTM_NEWADDR,
+        NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        format!("adding address {ip}/{} to {what}", net.prefix()),
+    )
+    .bytes(&ifa)
+    .attr(IFA_ADDRESS, &ip.octets())
+}
+
+pub fn add_default_route6(gateway: Ipv6Addr) -> Request {
+    let mut rt = [0u8; 12];
+    rt[0] = libc::AF_INET6 as u8;
+    rt[4] = RT_TABLE_MAIN;
+    rt[5] = RTPROT_BOOT;
+    rt[6] = RT_SCOPE_UNIVERSE;
+    rt[7] = RTN_UNICAST;
+    Request::new(
+        RTM_NEWROUTE,
+        NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        format!("adding the default route via {gateway}"),
+    )
+    .bytes(&rt)
+    .attr(RTA_GATEWAY, &gateway.octets())
+}
+
 /// A route of the main table, or a local route (an address of the host).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route4 {
     pub dst: Ipv4Net,
+    pub oif: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route6 {
+    pub dst: Ipv6Net,
     pub oif: u32,
 }
 
@@ -364,8 +405,39 @@ impl Netlink {
 
     /// The IPv4 routes of the main table (for subnet overlap checks).
     pub fn routes4(&mut self) -> io::Result<Vec<Route4>> {
+        Ok(self
+            .routes(libc::AF_INET as u8)?
+            .into_iter()
+            .filter_map(|(dst, len, oif)| {
+                let o: [u8; 4] = dst.try_into().ok()?;
+                Some(Route4 {
+                    dst: Ipv4Net::new(Ipv4Addr::from(o), len)?,
+                    oif,
+                })
+            })
+            .collect())
+    }
+
+    /// The IPv6 routes of the main table and the host's own addresses.
+    pub fn routes6(&mut self) -> io::Result<Vec<Route6>> {
+        Ok(self
+            .routes(libc::AF_INET6 as u8)?
+            .into_iter()
+            .filter_map(|(dst, len, oif)| {
+                let o: [u8; 16] = dst.try_into().ok()?;
+                Some(Route6 {
+                    dst: Ipv6Net::new(Ipv6Addr::from(o), len)?,
+                    oif,
+                })
+            })
+            .collect())
+    }
+
+    /// (destination, prefix length, output link) of the routes of `family` that a container
+    /// subnet must not overlap.
+    fn routes(&mut self, family: u8) -> io::Result<Vec<(Vec<u8>, u8, u32)>> {
         let mut rt = [0u8; 12];
-        rt[0] = libc::AF_INET as u8;
+        rt[0] = family;
         let (b, _) = Request::new(RTM_GETROUTE, NLM_F_DUMP, "listing routes")
             .bytes(&rt)
             .finish(self.seq);
@@ -496,15 +568,23 @@ pub fn errno(e: &io::Error) -> Option<i32> {
     })
 }
 
-fn parse_route(payload: &[u8]) -> Option<Route4> {
+fn parse_route(payload: &[u8]) -> Option<(Vec<u8>, u8, u32)> {
+    let family = payload[0];
     let dst_len = payload[1];
     let mut table = u32::from(payload[4]);
     let kind = payload[7];
-    let mut dst = Ipv4Addr::UNSPECIFIED;
+    let mut dst = vec![
+        0u8;
+        if i32::from(family) == libc::AF_INET6 {
+            16
+        } else {
+            4
+        }
+    ];
     let mut oif = 0;
     for (t, v) in attrs(&payload[12..]) {
         match t {
-            RTA_DST if v.len() == 4 => dst = Ipv4Addr::new(v[0], v[1], v[2], v[3]),
+            RTA_DST if v.len() == dst.len() => dst.copy_from_slice(v),
             RTA_OIF if v.len() == 4 => oif = u32::from_ne_bytes(v.try_into().ok()?),
             RTA_TABLE if v.len() == 4 => table = u32::from_ne_bytes(v.try_into().ok()?),
             _ => {}
@@ -513,9 +593,7 @@ fn parse_route(payload: &[u8]) -> Option<Route4> {
     // Unicast routes of the main table, and local ones (the host's own addresses, 127/8)
     // of any table: a container subnet must overlap none of them.
     ((table == u32::from(RT_TABLE_MAIN) && kind == RTN_UNICAST) || kind == RTN_LOCAL)
-        .then(|| Ipv4Net::new(dst, dst_len))
-        .flatten()
-        .map(|dst| Route4 { dst, oif })
+        .then_some((dst, dst_len, oif))
 }
 
 /// (type, seq, payload) of each message in a datagram.

@@ -80,6 +80,9 @@ impl Nftables {
             let b = &n.bridge;
             if !n.internal {
                 let _ = writeln!(s, "    ip saddr {} oifname != \"{b}\" masquerade", n.subnet);
+                if let Some(s6) = n.subnet6 {
+                    let _ = writeln!(s, "    ip6 saddr {s6} oifname != \"{b}\" masquerade");
+                }
             }
             // Connections from the host to 127.0.0.1:port leave with a loopback source, which
             // the container could not answer.
@@ -146,11 +149,13 @@ mod tests {
                 ActiveNetwork {
                     bridge: "br-a".into(),
                     subnet: "10.1.0.0/24".parse().unwrap(),
+                    subnet6: Some("fd42:b3e7:1::/64".parse().unwrap()),
                     internal: false,
                 },
                 ActiveNetwork {
                     bridge: "br-b".into(),
                     subnet: "10.2.0.0/24".parse().unwrap(),
+                    subnet6: Some("fd42:b3e7:2::/64".parse().unwrap()),
                     internal: true,
                 },
             ],
@@ -176,7 +181,11 @@ mod tests {
             "{s}"
         );
         assert!(
-            !s.contains("ip saddr 10.2.0.0/24"),
+            s.contains("ip6 saddr fd42:b3e7:1::/64 oifname != \"br-a\" masquerade"),
+            "{s}"
+        );
+        assert!(
+            !s.contains("ip saddr 10.2.0.0/24") && !s.contains("fd42:b3e7:2::"),
             "internal networks get no NAT: {s}"
         );
         assert_eq!(

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -18,7 +18,7 @@ use std::time::SystemTime;
 use berth_sys::file::{write_atomic, FileLock};
 use serde::{Deserialize, Serialize};
 
-use crate::addr::Ipv4Net;
+use crate::addr::{Ipv4Net, Ipv6Net};
 use crate::firewall::{ActiveNetwork, Firewall, FirewallState, PortRule, Protocol};
 use crate::netlink::{self, Netlink};
 use crate::ports::PortSpec;
@@ -51,6 +51,11 @@ pub struct Network {
     /// Containers find each other by name (user-defined networks; not the default one, as in
     /// Docker).
     pub dns: bool,
+    /// `--ipv6`: the network's v6 subnet (beside its v4 one: dual stack) and gateway.
+    #[serde(default)]
+    pub subnet6: Option<Ipv6Net>,
+    #[serde(default)]
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 impl Network {
@@ -73,6 +78,13 @@ pub struct Endpoint {
     /// The name inside the container (`eth0`, `eth1`...).
     pub ifname: String,
     pub ports: Vec<PortSpec>,
+    /// The v6 address on a dual-stack network, with the network's v6 subnet and gateway.
+    #[serde(default)]
+    pub ip6: Option<Ipv6Addr>,
+    #[serde(default)]
+    pub subnet6: Option<Ipv6Net>,
+    #[serde(default)]
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -89,6 +101,7 @@ struct State {
     /// The address handed out last: the next search starts after it, so a released address
     /// (whose old veth the kernel may still be tearing down) is not reused at once.
     last_ip: Option<Ipv4Addr>,
+    last_ip6: Option<Ipv6Addr>,
     /// By container id.
     endpoints: BTreeMap<String, Endpoint>,
 }
@@ -104,6 +117,10 @@ pub struct CreateRequest {
     pub internal: bool,
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
+    /// `--ipv6`, with `subnet6` (a random unique local /64 when `None`) and `gateway6`.
+    pub ipv6: bool,
+    pub subnet6: Option<Ipv6Net>,
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 /// What a container asks of a network when it joins it.
@@ -223,6 +240,8 @@ impl Networks {
             options: BTreeMap::new(),
             created: berth_sys::time::rfc3339(SystemTime::now()),
             dns: false,
+            subnet6: None,
+            gateway6: None,
             id,
         })
     }
@@ -328,6 +347,7 @@ impl Networks {
                 )));
             }
         }
+        let (subnet6, gateway6) = self.v6_addressing(&req, &existing)?;
         let id = crate::hex(&crate::random_bytes::<32>());
         let n = Network {
             version: VERSION,
@@ -342,10 +362,67 @@ impl Networks {
             options: req.options,
             created: berth_sys::time::rfc3339(SystemTime::now()),
             dns: true,
+            subnet6,
+            gateway6,
             id,
         };
         self.write_network(&n)?;
         Ok(n)
+    }
+
+    /// The v6 subnet and gateway `network create` asks for, checked against the other
+    /// networks' and the host's routes.
+    fn v6_addressing(
+        &self,
+        req: &CreateRequest,
+        existing: &[Network],
+    ) -> Result<(Option<Ipv6Net>, Option<Ipv6Addr>)> {
+        if !req.ipv6 {
+            if req.subnet6.is_some() || req.gateway6.is_some() {
+                return Err(Error::Invalid(
+                    "an IPv6 subnet or gateway needs --ipv6".into(),
+                ));
+            }
+            return Ok((None, None));
+        }
+        let subnet = req.subnet6.unwrap_or_else(Ipv6Net::random_ula);
+        if subnet.prefix() > 124 {
+            return Err(Error::Invalid(format!(
+                "subnet {subnet} is too small for containers"
+            )));
+        }
+        if let Some(o) = existing
+            .iter()
+            .filter_map(|n| n.subnet6)
+            .find(|o| o.overlaps(&subnet))
+        {
+            return Err(Error::Conflict(format!(
+                "invalid pool request: Pool overlaps with other one on this address space ({subnet} overlaps {o} of another berth network)"
+            )));
+        }
+        let routes = Netlink::open()
+            .and_then(|mut nl| nl.routes6())
+            .map_err(|e| Error::io("listing the host's routes", e))?;
+        if let Some(r) = routes
+            .iter()
+            .find(|r| r.dst.prefix() > 0 && r.dst.overlaps(&subnet))
+        {
+            return Err(Error::Conflict(format!(
+                "subnet {subnet} overlaps with {} on the host's interface {}",
+                r.dst,
+                netlink::link_name(r.oif)
+            )));
+        }
+        let gateway = match req.gateway6 {
+            Some(g) if !subnet.contains(g) => {
+                return Err(Error::Invalid(format!(
+                    "gateway {g} is not in subnet {subnet}"
+                )))
+            }
+            Some(g) => g,
+            None => subnet.nth(1).expect("a /124 or larger has a first host"),
+        };
+        Ok((Some(subnet), Some(gateway)))
     }
 
     fn pick_subnet(&self, taken: &[Ipv4Net], routes: &[netlink::Route4]) -> Result<Ipv4Net> {
@@ -436,7 +513,7 @@ impl Networks {
     /// named so (container name, alias, or a container id prefix of 12 or more characters) on
     /// the DNS-enabled networks the container is on. Read without the lock: state files are
     /// replaced by rename, so a reader sees one whole version.
-    pub fn resolve(&self, container_id: &str, name: &str) -> Vec<Ipv4Addr> {
+    pub fn resolve(&self, container_id: &str, name: &str) -> Vec<IpAddr> {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         let mut out = Vec::new();
         for n in self.list_raw().unwrap_or_default().iter().filter(|n| n.dns) {
@@ -452,7 +529,7 @@ impl Networks {
                             || e.aliases.iter().any(|a| a.eq_ignore_ascii_case(&name))
                             || (name.len() >= 12 && e.container_id.starts_with(&name))
                     })
-                    .map(|e| e.ip),
+                    .flat_map(|e| std::iter::once(IpAddr::V4(e.ip)).chain(e.ip6.map(IpAddr::V6))),
             );
         }
         out
@@ -488,6 +565,9 @@ impl Networks {
         };
         st.endpoints.insert(req.container_id.clone(), ep.clone());
         st.last_ip = Some(ep.ip);
+        if ep.ip6.is_some() {
+            st.last_ip6 = ep.ip6;
+        }
         self.save_state(&network.id, &st)?;
         if activated || !ep.ports.is_empty() {
             if let Err(e) = self.apply_firewall() {
@@ -555,6 +635,10 @@ impl Networks {
                     })?
             }
         };
+        let ip6 = match (network.subnet6, network.gateway6) {
+            (Some(subnet6), Some(gateway6)) => Some(allocate6(network, st, subnet6, gateway6)?),
+            _ => None,
+        };
         let ports = self.resolve_ports(&req.ports)?;
         Ok(Endpoint {
             container_id: req.container_id.clone(),
@@ -566,6 +650,9 @@ impl Networks {
             veth: veth_name(&req.container_id, &network.id),
             ifname: req.ifname.clone(),
             ports,
+            ip6,
+            subnet6: network.subnet6,
+            gateway6: network.gateway6,
         })
     }
 
@@ -667,10 +754,12 @@ impl Networks {
             let idx = nl
                 .link_index(&n.bridge)?
                 .ok_or_else(|| std::io::Error::other("the new bridge vanished"))?;
-            nl.run(vec![
-                netlink::add_addr4(idx, gateway, &subnet, &n.bridge),
-                netlink::set_up(idx, &n.bridge),
-            ])
+            let mut reqs = vec![netlink::add_addr4(idx, gateway, &subnet, &n.bridge)];
+            if let (Some(s6), Some(g6)) = (n.subnet6, n.gateway6) {
+                reqs.push(netlink::add_addr6(idx, g6, &s6, &n.bridge));
+            }
+            reqs.push(netlink::set_up(idx, &n.bridge));
+            nl.run(reqs)
         };
         if let Err(e) = setup() {
             let _ = delete_link(&n.bridge);
@@ -689,6 +778,17 @@ impl Networks {
                 .unwrap_or(true)
             {
                 fs::write(p, "1").map_err(|e| Error::io("enabling IPv4 forwarding", e))?;
+            }
+            if n.subnet6.is_some() {
+                // As Docker does for v6 networks. The host stops taking router advertisements
+                // on interfaces with accept_ra=1 then; berth does not touch those.
+                let p = "/proc/sys/net/ipv6/conf/all/forwarding";
+                if fs::read_to_string(p)
+                    .map(|s| s.trim() != "1")
+                    .unwrap_or(true)
+                {
+                    fs::write(p, "1").map_err(|e| Error::io("enabling IPv6 forwarding", e))?;
+                }
             }
         }
         Ok(Active { subnet, gateway })
@@ -727,12 +827,16 @@ impl Networks {
             let idx = ns.link_index(&ep.ifname)?.ok_or_else(|| {
                 std::io::Error::other(format!("{} did not arrive in the container", ep.ifname))
             })?;
-            let mut reqs = vec![
-                netlink::add_addr4(idx, ep.ip, &ep.subnet, &ep.ifname),
-                netlink::set_up(idx, &ep.ifname),
-            ];
+            let mut reqs = vec![netlink::add_addr4(idx, ep.ip, &ep.subnet, &ep.ifname)];
+            if let (Some(ip6), Some(subnet6)) = (ep.ip6, ep.subnet6) {
+                reqs.push(netlink::add_addr6(idx, ip6, &subnet6, &ep.ifname));
+            }
+            reqs.push(netlink::set_up(idx, &ep.ifname));
             if default_route && !network.internal {
                 reqs.push(netlink::add_default_route4(ep.gateway));
+                if let (Some(_), Some(gateway6)) = (ep.ip6, ep.gateway6) {
+                    reqs.push(netlink::add_default_route6(gateway6));
+                }
             }
             ns.run(reqs)
         };
@@ -849,6 +953,7 @@ impl Networks {
             fw.networks.push(ActiveNetwork {
                 bridge: n.bridge.clone(),
                 subnet: a.subnet,
+                subnet6: n.subnet6,
                 internal: n.internal,
             });
             for e in st.endpoints.values() {
@@ -870,6 +975,35 @@ impl Networks {
         let st = self.firewall_state()?;
         self.firewall.apply(&st)
     }
+}
+
+/// The next free v6 address of `network` after the last one handed out (round-robin, as for
+/// v4); the subnet-router anycast address (index 0) and the gateway are never given.
+fn allocate6(
+    network: &Network,
+    st: &State,
+    subnet: Ipv6Net,
+    gateway: Ipv6Addr,
+) -> Result<Ipv6Addr> {
+    let used: Vec<Ipv6Addr> = st.endpoints.values().filter_map(|e| e.ip6).collect();
+    let size: u128 = if subnet.prefix() == 0 {
+        u128::MAX
+    } else {
+        1u128 << (128 - u32::from(subnet.prefix()))
+    };
+    let start = st.last_ip6.and_then(|ip| subnet.index_of(ip)).unwrap_or(1);
+    // At most every endpoint plus the gateway can be in the way.
+    (1..=used.len() as u128 + 3)
+        .map(|i| (start + i) % size)
+        .filter(|i| *i != 0)
+        .filter_map(|i| subnet.nth(i))
+        .find(|ip| *ip != gateway && !used.contains(ip))
+        .ok_or_else(|| {
+            Error::Conflict(format!(
+                "no available IPv6 addresses on network {} ({subnet})",
+                network.name
+            ))
+        })
 }
 
 /// `BASE/PREFIX:SIZE`: the subnets of size `/SIZE` in `BASE/PREFIX`.

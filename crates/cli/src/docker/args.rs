@@ -600,16 +600,18 @@ pub enum NetworkCommand {
 pub struct NetworkCreateArgs {
     #[arg(short, long)]
     pub driver: Option<String>,
-    /// Subnet in CIDR format
+    /// Subnet in CIDR format (once per address family)
     #[arg(long)]
-    pub subnet: Option<String>,
+    pub subnet: Vec<String>,
+    /// Gateway for the master subnet (once per address family)
     #[arg(long)]
-    pub gateway: Option<std::net::Ipv4Addr>,
+    pub gateway: Vec<std::net::IpAddr>,
     #[arg(long = "ip-range")]
-    pub ip_range: Option<String>,
+    pub ip_range: Vec<String>,
     /// Restrict external access to the network
     #[arg(long)]
     pub internal: bool,
+    /// Enable or disable IPv6 networking (a v4 subnet is still allocated: dual stack)
     #[arg(long)]
     pub ipv6: bool,
     #[arg(long = "label")]

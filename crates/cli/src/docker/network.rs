@@ -60,23 +60,58 @@ fn key_values(items: &[String]) -> BTreeMap<String, String> {
 }
 
 fn create(engine: &Engine, a: &NetworkCreateArgs) -> Result<i32> {
-    if a.ipv6 {
-        bail!("--ipv6: IPv6 networks are not supported by this berth yet");
+    // Each of --subnet, --gateway and --ip-range once per address family, as in Docker.
+    let mut subnet = None;
+    let mut subnet6 = None;
+    for v in &a.subnet {
+        if v.contains(':') {
+            if subnet6
+                .replace(v.parse().map_err(|e: String| anyhow!(e))?)
+                .is_some()
+            {
+                bail!("only one IPv6 --subnet is supported");
+            }
+        } else if subnet
+            .replace(
+                v.parse::<berth_network::Ipv4Net>()
+                    .map_err(|e| anyhow!(e))?,
+            )
+            .is_some()
+        {
+            bail!("only one IPv4 --subnet is supported");
+        }
     }
-    let parse = |s: &Option<String>| -> Result<Option<berth_network::Ipv4Net>> {
-        s.as_deref()
-            .map(|v| {
-                if v.contains(':') {
-                    bail!("invalid subnet {v}: IPv6 networks are not supported by this berth yet");
-                }
-                v.parse().map_err(|e: String| anyhow!(e))
-            })
-            .transpose()
-    };
-    let subnet = parse(&a.subnet)?;
-    let ip_range = parse(&a.ip_range)?;
-    if (a.gateway.is_some() || ip_range.is_some()) && subnet.is_none() {
+    let mut gateway = None;
+    let mut gateway6 = None;
+    for g in &a.gateway {
+        let dup = match g {
+            std::net::IpAddr::V4(v4) => gateway.replace(*v4).is_some(),
+            std::net::IpAddr::V6(v6) => gateway6.replace(*v6).is_some(),
+        };
+        if dup {
+            bail!("only one --gateway per address family is supported");
+        }
+    }
+    let mut ip_range = None;
+    for r in &a.ip_range {
+        if r.contains(':') {
+            bail!("--ip-range {r}: IPv6 ranges are not supported (v6 addresses come from the whole --subnet)");
+        }
+        if ip_range
+            .replace(
+                r.parse::<berth_network::Ipv4Net>()
+                    .map_err(|e| anyhow!(e))?,
+            )
+            .is_some()
+        {
+            bail!("only one --ip-range is supported");
+        }
+    }
+    if (gateway.is_some() || ip_range.is_some()) && subnet.is_none() {
         bail!("--gateway and --ip-range need --subnet");
+    }
+    if gateway6.is_some() && subnet6.is_none() {
+        bail!("an IPv6 --gateway needs an IPv6 --subnet");
     }
     let n = engine
         .networks
@@ -84,11 +119,14 @@ fn create(engine: &Engine, a: &NetworkCreateArgs) -> Result<i32> {
             name: a.name.clone(),
             driver: a.driver.clone(),
             subnet,
-            gateway: a.gateway,
+            gateway,
             ip_range,
             internal: a.internal,
             labels: key_values(&a.labels),
             options: key_values(&a.opts),
+            ipv6: a.ipv6,
+            subnet6,
+            gateway6,
         })
         .map_err(berth_engine::Error::from)?;
     println!("{}", n.id);
@@ -186,7 +224,7 @@ fn ls(
 
 fn document(engine: &Engine, n: &Network) -> Result<Value> {
     let addressing = engine.networks.addressing(n)?;
-    let config: Vec<Value> = addressing
+    let mut config: Vec<Value> = addressing
         .map(|(subnet, gateway)| {
             let mut c = json!({"Subnet": subnet.to_string(), "Gateway": gateway.to_string()});
             if let Some(r) = n.ip_range {
@@ -196,6 +234,9 @@ fn document(engine: &Engine, n: &Network) -> Result<Value> {
         })
         .into_iter()
         .collect();
+    if let (Some(s6), Some(g6)) = (n.subnet6, n.gateway6) {
+        config.push(json!({"Subnet": s6.to_string(), "Gateway": g6.to_string()}));
+    }
     let mut containers = serde_json::Map::new();
     for e in engine.networks.endpoints(&n.id)? {
         containers.insert(
@@ -205,7 +246,10 @@ fn document(engine: &Engine, n: &Network) -> Result<Value> {
                 "EndpointID": e.veth,
                 "MacAddress": "",
                 "IPv4Address": format!("{}/{}", e.ip, e.subnet.prefix()),
-                "IPv6Address": "",
+                "IPv6Address": match (e.ip6, e.subnet6) {
+                    (Some(ip), Some(s6)) => format!("{ip}/{}", s6.prefix()),
+                    _ => String::new(),
+                },
             }),
         );
     }
@@ -220,7 +264,7 @@ fn document(engine: &Engine, n: &Network) -> Result<Value> {
         "Scope": "local",
         "Driver": n.driver,
         "EnableIPv4": true,
-        "EnableIPv6": false,
+        "EnableIPv6": n.subnet6.is_some(),
         "IPAM": {"Driver": "default", "Options": {}, "Config": config},
         "Internal": n.internal,
         "Attachable": false,
