@@ -7,11 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 berth=${BERTH:-target/release/berth}
 dir=$(mktemp -d /tmp/berth-bench-run.XXXXXX)
-trap '$berth --root "$dir/root" --runroot "$dir/run" network prune -f >/dev/null 2>&1; rm -rf "$dir"' EXIT
+# The run root on a tmpfs, as /run/berth is: runtime state is not fsynced and would cost nothing.
+run=$(mktemp -d /run/berth-bench-run.XXXXXX)
+trap '$berth --root "$dir/root" --runroot "$run" network prune -f >/dev/null 2>&1; rm -rf "$dir" "$run"' EXIT
 . scripts/lib.sh
 make_busybox_rootfs "$dir/rootfs" >/dev/null
 tar -C "$dir/rootfs" -cf "$dir/busybox.tar" .
-b="$berth --root $dir/root --runroot $dir/run"
+b="$berth --root $dir/root --runroot $run"
 $b import "$dir/busybox.tar" busybox >/dev/null
 $b network create --subnet 10.215.0.0/24 benchnet >/dev/null
 $b network create --ipv6 --subnet 10.215.1.0/24 --subnet fd42:b3e7:ff::/64 benchnet6 >/dev/null

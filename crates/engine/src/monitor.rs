@@ -421,7 +421,8 @@ impl Monitor {
         // From here the monitor only relays and waits: what building the container used is
         // density lost for as long as the container runs.
         let open_stdin = rec.config.open_stdin;
-        drop(rec);
+        let cgroup = container.rec.cgroup.clone();
+        drop((rec, attached, prepared, opts, created, container));
         berth_sys::trim_memory();
 
         let io = ContainerIo {
@@ -439,13 +440,13 @@ impl Monitor {
             &mut log,
         );
         let _ = log.flush_partial(SystemTime::now());
-        let oom = container
-            .rec
-            .cgroup
+        let oom = cgroup
             .as_ref()
             .and_then(|c| c.oom_kill_count().ok())
             .is_some_and(|n| n > 0);
-        let _ = container.delete(true);
+        if let Ok(container) = berth_runtime::Container::load(&state_root, id) {
+            let _ = container.delete(true);
+        }
         let finished = berth_sys::time::rfc3339(SystemTime::now());
         engine.containers.update(id, |r| {
             r.state.status = Status::Exited;
