@@ -20,16 +20,25 @@ tar -C "$dir/rootfs" -cf "$dir/busybox.tar" .
 $b import "$dir/busybox.tar" busybox >/dev/null
 $b run --rm --network none busybox true
 
-avail() { awk '/^MemAvailable:/{print $2}' /proc/meminfo; }
-sync; echo 1 > /proc/sys/vm/drop_caches 2>/dev/null || true
-before=$(avail)
+# Caches dropped before each reading, so the page cache of logs and records does not blur it.
+meminfo() {
+    sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; sleep 1
+    awk '/^(MemAvailable|AnonPages|Slab|PageTables|KernelStack):/{printf "%s=%s ", $1, $2}' /proc/meminfo
+}
+avail() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2:" '$1 == k {print $2}'; }
+m0=$(meminfo)
+before=$(avail "$m0" MemAvailable)
 start=$(date +%s.%N)
 for i in $(seq 1 "$n"); do
     $b run -d --network none busybox sleep 1000000 >/dev/null
 done
 end=$(date +%s.%N)
-sleep 1
-after=$(avail)
+m1=$(meminfo)
+after=$(avail "$m1" MemAvailable)
+parts=""
+for k in AnonPages Slab PageTables KernelStack; do
+    parts="$parts $k $(( ($(avail "$m1" $k) - $(avail "$m0" $k)) / n )) KiB,"
+done
 pss_kb=0
 for p in $(pgrep -f "^berth-monitor $dir/root" || true); do
     pss_kb=$((pss_kb + $(awk '/^Pss:/{print $2}' /proc/$p/smaps_rollup)))
@@ -56,5 +65,6 @@ awk -v n="$n" -v r="$running" -v s="$start" -v e="$end" -v b="$before" -v a="$af
     printf "memory per container: %.0f KiB (MemAvailable drop), %.0f KiB (PSS of monitor + container process)\n", (b - a) / n, p / n
     printf "removed them in %.1f s: %.1f ms each\n", re - rs, (re - rs) * 1000 / n
 }'
+echo "of which (per container):${parts%,}"
 echo "left behind: $left_cgroups cgroup dirs, $left_monitors monitors"
 [ "$left_cgroups" = 0 ] && [ "$left_monitors" = 0 ]
