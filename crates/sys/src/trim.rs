@@ -10,7 +10,7 @@ pub fn trim_memory() {
     unsafe {
         libc::malloc_trim(0);
     }
-    let _ = trim_stack(64 * 1024);
+    let _ = trim_stack(16 * 1024);
 }
 
 /// `MADV_DONTNEED` on the main stack from its lowest mapped page up to `margin` bytes below the
