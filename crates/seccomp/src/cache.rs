@@ -31,12 +31,34 @@ pub fn compile_cached(spec: &LinuxSeccomp, dir: &Path) -> Result<Filter> {
         return Ok(filter);
     }
     let filter = crate::compile(spec)?;
+    prune(dir);
     if std::fs::create_dir_all(dir).is_ok() {
         // Temp file + rename, no fsync: a reader sees a whole entry or none, and a lost one is
         // compiled again.
         let _ = berth_sys::write_replace(&path, &encode(&filter, &key));
     }
     Ok(filter)
+}
+
+/// Entries kept: profiles in use are few, but every rebuilt binary keys new ones.
+const MAX_ENTRIES: usize = 32;
+
+/// On a miss, makes room by removing the least recently written entries.
+fn prune(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<_> = entries
+        .flatten()
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    if files.len() < MAX_ENTRIES {
+        return;
+    }
+    files.sort();
+    for (_, path) in &files[..=files.len() - MAX_ENTRIES] {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 fn cache_key(spec: &LinuxSeccomp) -> Vec<u8> {
@@ -118,6 +140,18 @@ mod tests {
         let second = compile_cached(&spec, dir.path()).unwrap();
         assert_eq!(first, second);
         assert_eq!(first, crate::compile(&spec).unwrap());
+    }
+
+    #[test]
+    fn the_cache_keeps_a_bounded_number_of_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..MAX_ENTRIES + 5 {
+            std::fs::write(dir.path().join(format!("old{i}")), b"x").unwrap();
+        }
+        let spec = profile();
+        let f = compile_cached(&spec, dir.path()).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), MAX_ENTRIES);
+        assert_eq!(compile_cached(&spec, dir.path()).unwrap(), f);
     }
 
     #[test]
