@@ -55,6 +55,19 @@ pub fn open_in_root(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd> {
 /// the way is followed the way the kernel would inside the root: its target is walked in its
 /// place, so a dangling link makes its target, inside the rootfs.
 pub fn mkdir_all(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd> {
+    // Most targets exist already (/proc, /sys, /dev in the image, or made by an earlier
+    // mount): one lookup. Where everything exists the walk below resolves as the kernel does
+    // (links followed inside the root, `..` from the resolved directory), so the result is the
+    // same; anything missing or odd takes the walk.
+    let rel = relative(path);
+    let whole = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        &rel
+    };
+    if let Ok(fd) = openat2(root, whole, libc::O_PATH | libc::O_DIRECTORY, 0, IN_ROOT) {
+        return Ok(fd);
+    }
     let mut pending: VecDeque<OsString> = relative(path).iter().map(OsString::from).collect();
     let mut resolved = PathBuf::new();
     let mut links = 0;
