@@ -331,6 +331,13 @@ fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn remove_tree(dir: &Path) -> Result<()> {
+    // Usually the container made no sub-cgroups and its processes are gone: one rmdir does.
+    // Otherwise (EBUSY for children and for lingering processes alike) walk the tree.
+    match std::fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     for child in subdirs(dir)? {
         remove_tree(&child)?;
     }

@@ -67,6 +67,22 @@ const V2_DEFAULT_CONTROLLERS: &[&str] = &[
     "cpu", "cpuset", "hugetlb", "io", "memory", "misc", "pids", "rdma",
 ];
 
+/// /proc/self/mountinfo as [`Layout::detect`] read it, read once per process: a runtime's
+/// forked child that mounts the cgroup hierarchies gets the parent's copy instead of reading
+/// it again.
+pub fn host_mountinfo() -> Result<&'static str> {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    if let Some(text) = TEXT.get() {
+        return Ok(text);
+    }
+    let path = Path::new("/proc/self/mountinfo");
+    let text = std::fs::read_to_string(path).map_err(|err| Error::Read {
+        path: path.into(),
+        err,
+    })?;
+    Ok(TEXT.get_or_init(|| text))
+}
+
 impl Layout {
     /// The host's layout, read once from /proc/self/mountinfo.
     pub fn detect() -> Result<Layout> {
@@ -74,12 +90,7 @@ impl Layout {
         if let Some(layout) = CACHE.get() {
             return Ok(layout.clone());
         }
-        let path = Path::new("/proc/self/mountinfo");
-        let text = std::fs::read_to_string(path).map_err(|err| Error::Read {
-            path: path.into(),
-            err,
-        })?;
-        let layout = Layout::from_mountinfo(&text)?;
+        let layout = Layout::from_mountinfo(host_mountinfo()?)?;
         Ok(CACHE.get_or_init(|| layout).clone())
     }
 

@@ -26,7 +26,7 @@ mod v2;
 pub use cgroup::Cgroup;
 pub use error::{Error, Result};
 pub use join::Joiner;
-pub use layout::{Layout, Version};
+pub use layout::{host_mountinfo, Layout, Version};
 pub use stats::{
     BlkioEntry, BlkioStats, CpuStats, HugetlbStats, MemoryStats, PidsStats, Stats, Throttling,
 };

@@ -178,12 +178,13 @@ impl Containers {
 
     /// Temp file + rename, so readers and a killed writer never see half a record. fsynced
     /// (file and directory) except for `--rm` containers: nothing of those is worth keeping
-    /// after a crash, and their three fsyncs were the largest cost of `run --rm` left.
+    /// after a crash, and their three fsyncs were the largest cost of `run --rm` left (nor are
+    /// they renamed over the old record: see `write_scratch`).
     fn save(&self, rec: &ContainerRecord) -> Result<()> {
         let path = self.dir(&rec.id).join(RECORD_FILE);
         let data = serde_json::to_vec_pretty(rec).expect("a record serializes");
         if rec.config.auto_remove {
-            berth_sys::write_replace(&path, &data)
+            berth_sys::write_scratch(&path, &data)
         } else {
             berth_sys::write_atomic(&path, &data)
         }

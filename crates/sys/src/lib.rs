@@ -18,7 +18,7 @@ mod trim;
 pub use clone::{clone_fork, clone_fork_into_cgroup, CloneResult};
 pub use detached_mount::detached_mount;
 pub use fd::{close_range_cloexec, set_cloexec};
-pub use file::{write_atomic, write_replace, FileLock};
+pub use file::{write_atomic, write_replace, write_scratch, FileLock};
 pub use memfd::{ensure_sealed_self, is_sealed_self};
 pub use openat2::{openat2, ResolveFlags};
 pub use trim::trim_memory;

@@ -88,7 +88,7 @@ pub fn run(engine: &Engine, a: &RunArgs, create_only: bool) -> Result<i32> {
             sig_proxy: a.sig_proxy,
             rm: a.rm,
         };
-        attach_run(engine, &rec.id, &how)
+        attach_run(engine, &rec.id, rec.config.tty, &how)
     }
 }
 
@@ -109,8 +109,7 @@ pub fn detach_keys(spec: Option<&str>) -> Result<DetachKeys> {
 
 /// Starts the container attached to this terminal and returns its exit code (0 when the user
 /// detached: the container runs on, as with Docker).
-fn attach_run(engine: &Engine, id: &str, how: &Attached) -> Result<i32> {
-    let tty = engine.containers.load(id)?.config.tty;
+fn attach_run(engine: &Engine, id: &str, tty: bool, how: &Attached) -> Result<i32> {
     let raw = if tty && how.stdin {
         terminal::RawMode::enter()
     } else {
@@ -168,14 +167,15 @@ pub fn start(engine: &Engine, a: &StartArgs) -> Result<i32> {
             bail!("you cannot start and attach multiple containers at once");
         }
         let id = engine.containers.resolve(&a.containers[0])?;
-        terminal::check_tty(a.interactive, engine.containers.load(&id)?.config.tty)?;
+        let tty = engine.containers.load(&id)?.config.tty;
+        terminal::check_tty(a.interactive, tty)?;
         let how = Attached {
             stdin: a.interactive,
             detach_keys: detach_keys(a.detach_keys.as_deref())?,
             sig_proxy: true,
             rm: false,
         };
-        return attach_run(engine, &id, &how);
+        return attach_run(engine, &id, tty, &how);
     }
     let mut failed = false;
     for name in &a.containers {

@@ -73,7 +73,7 @@ pub fn prepare(plan: &RootfsPlan, in_userns: bool, cgroupns: bool) -> Result<()>
         mount_step(root.as_fd(), step, in_userns, cgroupns)?;
     }
     for dev in &plan.devices {
-        devices::create(&plan.rootfs, dev, in_userns)?;
+        devices::create(root.as_fd(), dev, in_userns)?;
     }
     if plan.dev_symlinks {
         let dev = safe::mkdir_all(root.as_fd(), Path::new("/dev"))?;
@@ -110,6 +110,10 @@ fn mount_step(
             let target = ensure_target(root, dest, meta.is_dir())?;
             safe::mount_bind(source, &target, opts.recursive)
                 .ctx(|| format!("bind-mounting {} on {}", source.display(), dest.display()))?;
+            if !opts.needs_bind_remount() && opts.propagation.is_empty() {
+                return Ok(());
+            }
+            // The new mount's top, not the directory under it.
             let top = safe::open_in_root(root, dest)?;
             if opts.needs_bind_remount() {
                 let p = fd_path(&top);
@@ -161,6 +165,9 @@ fn mount_step(
                     })
                 }
             }
+            if opts.propagation.is_empty() {
+                return Ok(());
+            }
             let top = safe::open_in_root(root, dest)?;
             propagate(&top, dest, &opts.propagation)
         }
@@ -195,8 +202,9 @@ struct HostCgroupMount {
 }
 
 fn host_cgroup_mounts() -> Result<Vec<HostCgroupMount>> {
-    let text =
-        fs::read_to_string("/proc/self/mountinfo").ctx(|| "reading /proc/self/mountinfo".into())?;
+    // The creating process read it moments ago for the cgroup layout, before it forked us; our
+    // new mount namespace is a copy of its, and nothing mounted since is a cgroup filesystem.
+    let text = berth_cgroups::host_mountinfo()?;
     let mut out = Vec::new();
     for line in text.lines() {
         let Some((left, right)) = line.split_once(" - ") else {
@@ -254,7 +262,8 @@ fn mount_cgroups(
     let base = Path::new("/sys/fs/cgroup");
     let unified_only = host.iter().any(|m| m.v2 && m.mountpoint == base);
     let target = ensure_target(root, dest, true)?;
-    let own = own_cgroups()?;
+    // Only binds need the container's own cgroups; a cgroup namespace shows them as roots.
+    let own = if cgroupns { Vec::new() } else { own_cgroups()? };
     let own_path = |v2: bool, ctrls: &str| -> PathBuf {
         own.iter()
             .find(|(c, _)| {
@@ -313,27 +322,28 @@ fn mount_cgroups(
         Some("mode=755"),
     )
     .ctx(|| format!("mounting tmpfs for cgroups on {}", dest.display()))?;
+    // The fresh tmpfs holds nothing but what is made here: its directories are made and found
+    // below it directly, not walked from the rootfs each time.
+    let tmpfs = safe::open_in_root(root, dest)?;
     for m in host
         .iter()
         .filter(|m| m.mountpoint.starts_with(base) && m.mountpoint != base)
     {
         let name = m.mountpoint.strip_prefix(base).expect("filtered");
         let sub = dest.join(name);
-        let at = safe::mkdir_all(root, &sub)?;
+        let at = safe::mkdir_all(tmpfs.as_fd(), name)?;
         mount_one(m, &at, &sub)?;
         // Combined hierarchies (cpu,cpuacct) are reachable by each controller's name too.
         if !m.v2 && m.controllers.contains(',') {
-            let dir = safe::open_in_root(root, dest)?;
             for c in m.controllers.split(',').filter(|c| !c.contains('=')) {
-                let _ = nix::unistd::symlinkat(name, &dir, c);
+                let _ = nix::unistd::symlinkat(name, &tmpfs, c);
             }
         }
     }
     if flags.contains(MsFlags::MS_RDONLY) {
-        let top = safe::open_in_root(root, dest)?;
         mount(
             NONE,
-            &fd_path(&top),
+            &fd_path(&tmpfs),
             NONE,
             MsFlags::MS_REMOUNT
                 | MsFlags::MS_RDONLY

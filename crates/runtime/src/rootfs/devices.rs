@@ -1,6 +1,6 @@
 //! Device nodes in the container's /dev: the spec's, plus the defaults every container gets.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::stat::{mknodat, Mode, SFlag};
@@ -77,14 +77,13 @@ pub fn default_devices() -> Vec<DeviceNode> {
 
 /// Makes `dev` inside `root`. In a user namespace mknod is refused, so the host's node is
 /// bind-mounted instead, as runc does.
-pub fn create(root: &Path, dev: &DeviceNode, in_userns: bool) -> Result<()> {
+pub fn create(root_fd: BorrowedFd<'_>, dev: &DeviceNode, in_userns: bool) -> Result<()> {
     let rel = dev.path.strip_prefix("/").unwrap_or(&dev.path);
     let parent_rel = rel.parent().unwrap_or(Path::new(""));
     let name = rel
         .file_name()
         .ok_or_else(|| Error::Spec(format!("bad device path {}", dev.path.display())))?;
-    let root_fd = safe::open_root(root)?;
-    let parent = safe::mkdir_all(root_fd.as_fd(), parent_rel)?;
+    let parent = safe::mkdir_all(root_fd, parent_rel)?;
     // A node left by the image (or a previous attempt) is replaced.
     let _ = nix::unistd::unlinkat(&parent, name, nix::unistd::UnlinkatFlags::NoRemoveDir);
     if in_userns {
@@ -97,7 +96,7 @@ pub fn create(root: &Path, dev: &DeviceNode, in_userns: bool) -> Result<()> {
         )
         .ctx(|| format!("creating mount point for device {}", dev.path.display()))?;
         drop(fd);
-        let target = safe::open_in_root(root_fd.as_fd(), rel)?;
+        let target = safe::open_in_root(root_fd, rel)?;
         return safe::mount_bind(host, &target, false)
             .ctx(|| format!("binding host device {} into the container", host.display()));
     }

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use berth_sys::{openat2, ResolveFlags};
@@ -55,6 +55,39 @@ pub fn open_in_root(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd> {
 /// the way is followed the way the kernel would inside the root: its target is walked in its
 /// place, so a dangling link makes its target, inside the rootfs.
 pub fn mkdir_all(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd> {
+    // Most targets exist already (/proc, /sys, /dev in the image, or made by an earlier
+    // mount): one lookup. Where everything exists the walk below resolves as the kernel does
+    // (links followed inside the root, `..` from the resolved directory), so the result is the
+    // same; anything missing or odd takes the walk.
+    let rel = relative(path);
+    let whole = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        &rel
+    };
+    const DIR: libc::c_int = libc::O_PATH | libc::O_DIRECTORY;
+    match openat2(root, whole, DIR, 0, IN_ROOT) {
+        Ok(fd) => return Ok(fd),
+        // Often only the last directory is missing (/dev/pts on the fresh /dev): made below its
+        // parent. A dangling link there is EEXIST and takes the walk, which makes its target.
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            if let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) {
+                let parent = if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                };
+                if let Ok(dir) = openat2(root, parent, DIR, 0, IN_ROOT) {
+                    let made = nix::sys::stat::mkdirat(&dir, name, Mode::from_bits_truncate(0o755));
+                    if made.is_ok() {
+                        return openat2(dir.as_fd(), Path::new(name), DIR, 0, IN_ROOT)
+                            .ctx(|| format!("resolving {} inside the rootfs", path.display()));
+                    }
+                }
+            }
+        }
+        Err(_) => {}
+    }
     let mut pending: VecDeque<OsString> = relative(path).iter().map(OsString::from).collect();
     let mut resolved = PathBuf::new();
     let mut links = 0;
@@ -239,6 +272,15 @@ mod tests {
             components_of(Path::new("/a/./b/../c")),
             vec!["a", "b", "..", "c"]
         );
+        // Only the last directory missing, below a link to a directory: made in its target;
+        // the last name a dangling link: its target is made, as by the walk.
+        std::fs::create_dir_all(root.join("real")).unwrap();
+        std::os::unix::fs::symlink("/real", root.join("tolink")).unwrap();
+        mkdir_all(rfd.as_fd(), Path::new("/tolink/new")).unwrap();
+        assert!(root.join("real/new").is_dir());
+        std::os::unix::fs::symlink("/elsewhere", root.join("real/dl")).unwrap();
+        mkdir_all(rfd.as_fd(), Path::new("/real/dl")).unwrap();
+        assert!(root.join("elsewhere").is_dir() && !Path::new("/elsewhere").exists());
         // A loop is an error, not a hang.
         std::os::unix::fs::symlink("loop2", root.join("loop1")).unwrap();
         std::os::unix::fs::symlink("loop1", root.join("loop2")).unwrap();
