@@ -1028,3 +1028,69 @@ fn a_dual_stack_network_gives_v6_addresses_routes_and_names() {
     assert!(bridges.iter().all(|b| !links().contains(b)));
     assert!(!table_exists(&e));
 }
+
+/// Runs `berth args` with its stdout a pipe whose reader has already gone.
+fn into_closed_pipe(e: &TestEngine, args: &[&str]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    e.cmd()
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_closed_stdout_ends_commands_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    if common::skip() {
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    e.ok(&["network", "create", "--subnet", "10.213.70.0/24", "pipenet"]);
+    // As the docker CLI: no message, dead of SIGPIPE (the shell's 141).
+    for args in [
+        &["network", "inspect", "pipenet", "bridge"][..],
+        &["network", "ls"],
+        &["images"],
+        &["save", "busybox"],
+    ] {
+        let out = into_closed_pipe(&e, args);
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGPIPE),
+            "{args:?}: {out:?}"
+        );
+        assert!(out.stderr.is_empty(), "{args:?}: {out:?}");
+    }
+
+    // A real `head -1` on more output than a pipe holds, and an attached `run` whose output
+    // the monitor writes: both end, the container runs on (as with Docker).
+    let many = vec!["pipenet"; 400].join(" ");
+    let root = e.root.path().display().to_string();
+    let runroot = e.runroot.path().display().to_string();
+    let berth = common::berth().display().to_string();
+    let script = format!(
+        "{berth} --root {root} --runroot {runroot} network inspect {many} | head -1; \
+         echo status=${{PIPESTATUS[0]}}; \
+         timeout 20 {berth} --root {root} --runroot {runroot} run --name yes1 busybox yes \
+         | head -1; echo status=${{PIPESTATUS[0]}}"
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (common::engine::stdout(&out), common::engine::stderr(&out));
+    assert_eq!(stdout, "[\nstatus=141\ny\nstatus=141\n", "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    let state = e.ok(&["inspect", "-f", "{{.State.Status}}", "yes1"]);
+    assert_eq!(state.trim(), "running");
+    e.ok(&["rm", "-f", "yes1"]);
+    e.ok(&["network", "rm", "pipenet"]);
+    // The default bridge stays up after its containers (like docker0) until a prune.
+    e.ok(&["network", "prune", "-f"]);
+    assert!(!table_exists(&e));
+}
