@@ -65,7 +65,11 @@ fn http_from(e: &TestEngine, from: &str, host: &str) -> std::process::Output {
 }
 
 fn http_host(port: u16) -> std::io::Result<String> {
-    let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2))?;
+    http_at(([127, 0, 0, 1], port).into())
+}
+
+fn http_at(addr: std::net::SocketAddr) -> std::io::Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(3)))?;
     s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
     let mut body = String::new();
@@ -1093,4 +1097,115 @@ fn a_closed_stdout_ends_commands_quietly() {
     // The default bridge stays up after its containers (like docker0) until a prune.
     e.ok(&["network", "prune", "-f"]);
     assert!(!table_exists(&e));
+}
+
+/// A veth pair of the test's own (this kernel has no dummy links) with one v6 address: a host
+/// address other than ::1 to reach published ports on; deleted (both ends) on drop.
+struct HostV6 {
+    link: String,
+}
+
+impl HostV6 {
+    fn new(addr: &str) -> HostV6 {
+        let link = format!("n7d{}", std::process::id() % 100_000);
+        let ip = |args: &[&str]| {
+            let out = std::process::Command::new("ip")
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "ip {args:?}: {out:?}");
+        };
+        let peer = format!("{link}p");
+        ip(&["link", "add", &link, "type", "veth", "peer", "name", &peer]);
+        let h = HostV6 { link };
+        ip(&["addr", "add", addr, "dev", &h.link, "nodad"]);
+        ip(&["link", "set", &peer, "up"]);
+        ip(&["link", "set", &h.link, "up"]);
+        h
+    }
+}
+
+impl Drop for HostV6 {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.link])
+            .output();
+    }
+}
+
+#[test]
+fn a_port_published_from_a_dual_stack_network_answers_on_v6() {
+    if common::skip() {
+        return;
+    }
+    if std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6")
+        .is_ok_and(|v| v.trim() == "1")
+    {
+        eprintln!("skipped: IPv6 is disabled on this host");
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    let host = HostV6::new("fd42:b3e7:ff72::1/128");
+    e.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.213.72.0/24",
+        "--subnet",
+        "fd42:b3e7:72::/64",
+        "pub6",
+    ]);
+    web(
+        &e,
+        "web6",
+        &["--network", "pub6", "-p", "18472:80"],
+        "hello-v6",
+    );
+    let v6: std::net::SocketAddr = "[fd42:b3e7:ff72::1]:18472".parse().unwrap();
+    let mut body = String::new();
+    for _ in 0..50 {
+        if let Ok(b) = http_at(v6) {
+            body = b;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        body.contains("hello-v6"),
+        "through a host v6 address: {body}"
+    );
+    let v4 = http_host(18472).unwrap();
+    assert!(v4.contains("hello-v6"), "{v4}");
+    // ::1 cannot be DNATed (IPv6 has no route_localnet: the answer is dropped), so it is
+    // left alone and refuses at once instead of hanging.
+    let lo = http_at("[::1]:18472".parse().unwrap());
+    assert_eq!(
+        lo.as_ref().map_err(std::io::Error::kind).err(),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "{lo:?}"
+    );
+    assert_eq!(
+        e.ok(&["port", "web6"]),
+        "80/tcp -> 0.0.0.0:18472\n80/tcp -> [::]:18472\n"
+    );
+    assert_eq!(e.ok(&["port", "web6", "80"]), "0.0.0.0:18472\n[::]:18472\n");
+    let doc = e.inspect("web6");
+    assert_eq!(
+        doc["NetworkSettings"]["Ports"]["80/tcp"],
+        serde_json::json!([
+            {"HostIp": "0.0.0.0", "HostPort": "18472"},
+            {"HostIp": "::", "HostPort": "18472"}
+        ])
+    );
+    // A container on a v4-only network publishes on v4 only.
+    web(&e, "web4", &["-p", "18473:80"], "hello-v4");
+    assert_eq!(e.ok(&["port", "web4"]), "80/tcp -> 0.0.0.0:18473\n");
+
+    e.ok(&["rm", "-f", "web6", "web4"]);
+    assert!(http_at(v6).is_err(), "nothing answers once it is gone");
+    e.ok(&["network", "rm", "pub6"]);
+    e.ok(&["network", "prune", "-f"]);
+    assert!(!table_exists(&e));
+    drop(host);
 }

@@ -214,14 +214,14 @@ fn network_settings(engine: &Engine, rec: &ContainerRecord) -> Value {
         }
     }
     for a in &endpoints {
-        for p in &a.endpoint.ports {
+        for (p, host_ip) in a.endpoint.published() {
             let entry = ports.entry(p.key()).or_insert(Value::Null);
             if entry.is_null() {
                 *entry = json!([]);
             }
             if let Some(arr) = entry.as_array_mut() {
                 arr.push(json!({
-                    "HostIp": p.host_ip.map_or("0.0.0.0".to_string(), |i| i.to_string()),
+                    "HostIp": host_ip.to_string(),
                     "HostPort": p.host_port.to_string(),
                 }));
             }

@@ -4,7 +4,7 @@
 //! a driver replaces its own rules atomically, so a crash between two commands never leaves
 //! half a rule set, and the next change (or the recovery sweep) puts the truth back.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -38,13 +38,16 @@ impl Protocol {
 }
 
 /// A published port: traffic to the host's `host_ip:host_port` (any local address when
-/// `host_ip` is `None`) goes to `container_ip:container_port`.
+/// `host_ip` is `None`) goes to `container_ip:container_port`; with `host_ip` `None` and a
+/// container on a dual-stack network, traffic to the host's v6 addresses goes to
+/// `[container_ip6]:container_port` too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortRule {
     pub protocol: Protocol,
     pub host_ip: Option<Ipv4Addr>,
     pub host_port: u16,
     pub container_ip: Ipv4Addr,
+    pub container_ip6: Option<Ipv6Addr>,
     pub container_port: u16,
 }
 

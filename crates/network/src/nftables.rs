@@ -59,13 +59,23 @@ impl Nftables {
             let proto = p.protocol.name();
             let dst = match p.host_ip {
                 Some(ip) => format!("ip daddr {ip}"),
-                None => "fib daddr type local".to_string(),
+                None => "meta nfproto ipv4 fib daddr type local".to_string(),
             };
             let _ = writeln!(
                 dnat,
                 "    {dst} {proto} dport {} dnat ip to {}:{}",
                 p.host_port, p.container_ip, p.container_port
             );
+            if let (None, Some(ip6)) = (p.host_ip, p.container_ip6) {
+                // Not from ::1: IPv6 has no route_localnet, the answer to a loopback source
+                // arriving from the bridge is dropped; leaving ::1 alone gives the client a
+                // refusal instead of a hang.
+                let _ = writeln!(
+                    dnat,
+                    "    meta nfproto ipv6 fib daddr type local ip6 daddr != ::1 {proto} dport {} dnat ip6 to [{ip6}]:{}",
+                    p.host_port, p.container_port
+                );
+            }
         }
         for (chain, hook) in [("prerouting", "prerouting"), ("output", "output")] {
             let _ = writeln!(
@@ -164,6 +174,7 @@ mod tests {
                 host_ip: Some("127.0.0.1".parse().unwrap()),
                 host_port: 18080,
                 container_ip: "10.1.0.2".parse().unwrap(),
+                container_ip6: Some("fd42:b3e7:1::2".parse().unwrap()),
                 container_port: 80,
             }],
         };
@@ -193,5 +204,45 @@ mod tests {
                 .count(),
             2
         );
+        assert!(!s.contains("dnat ip6"), "a v4 host address is v4 only: {s}");
+    }
+
+    #[test]
+    fn a_port_on_every_address_of_a_dual_stack_container_is_published_on_v6_too() {
+        let rule = |container_ip6| PortRule {
+            protocol: Protocol::Udp,
+            host_ip: None,
+            host_port: 5353,
+            container_ip: "10.1.0.2".parse().unwrap(),
+            container_ip6,
+            container_port: 53,
+        };
+        let state = |p| FirewallState {
+            networks: vec![ActiveNetwork {
+                bridge: "br-a".into(),
+                subnet: "10.1.0.0/24".parse().unwrap(),
+                subnet6: Some("fd42:b3e7:1::/64".parse().unwrap()),
+                internal: false,
+            }],
+            ports: vec![p],
+        };
+        let s =
+            Nftables::new("berth").script(&state(rule(Some("fd42:b3e7:1::2".parse().unwrap()))));
+        assert_eq!(
+            s.matches(
+                "meta nfproto ipv4 fib daddr type local udp dport 5353 dnat ip to 10.1.0.2:53"
+            )
+            .count(),
+            2,
+            "{s}"
+        );
+        assert_eq!(
+            s.matches("meta nfproto ipv6 fib daddr type local ip6 daddr != ::1 udp dport 5353 dnat ip6 to [fd42:b3e7:1::2]:53")
+                .count(),
+            2,
+            "{s}"
+        );
+        let s = Nftables::new("berth").script(&state(rule(None)));
+        assert!(!s.contains("ipv6"), "{s}");
     }
 }

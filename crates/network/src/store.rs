@@ -87,6 +87,21 @@ pub struct Endpoint {
     pub gateway6: Option<Ipv6Addr>,
 }
 
+impl Endpoint {
+    /// Where each published port answers on the host, as Docker shows it: the given v4
+    /// address or `0.0.0.0`, and for the latter also `::` when the container has a v6 address.
+    pub fn published(&self) -> Vec<(&PortSpec, IpAddr)> {
+        let mut out = Vec::new();
+        for p in &self.ports {
+            out.push((p, IpAddr::V4(p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED))));
+            if p.host_ip.is_none() && self.ip6.is_some() {
+                out.push((p, IpAddr::V6(Ipv6Addr::UNSPECIFIED)));
+            }
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 struct Active {
     subnet: Ipv4Net,
@@ -639,7 +654,7 @@ impl Networks {
             (Some(subnet6), Some(gateway6)) => Some(allocate6(network, st, subnet6, gateway6)?),
             _ => None,
         };
-        let ports = self.resolve_ports(&req.ports)?;
+        let ports = self.resolve_ports(&req.ports, ip6.is_some())?;
         Ok(Endpoint {
             container_id: req.container_id.clone(),
             container_name: req.container_name.clone(),
@@ -657,8 +672,8 @@ impl Networks {
     }
 
     /// Host ports for the specs: given ones checked against every port published from this
-    /// root, 0 replaced by a free ephemeral port.
-    fn resolve_ports(&self, specs: &[PortSpec]) -> Result<Vec<PortSpec>> {
+    /// root, 0 replaced by a free ephemeral port (free on v6 too for a dual-stack container).
+    fn resolve_ports(&self, specs: &[PortSpec], dual: bool) -> Result<Vec<PortSpec>> {
         if specs.is_empty() {
             return Ok(Vec::new());
         }
@@ -685,7 +700,7 @@ impl Networks {
                             ..s.clone()
                         };
                         !taken.iter().chain(&out).any(|t| clash(t, &probe))
-                            && host_port_free(s.protocol, s.host_ip, *p)
+                            && host_port_free(s.protocol, s.host_ip, *p, dual)
                     })
                     .ok_or_else(|| Error::Conflict("no free host port left to publish".into()))?;
                 s.host_port = port;
@@ -963,6 +978,7 @@ impl Networks {
                         host_ip: p.host_ip,
                         host_port: p.host_port,
                         container_ip: e.ip,
+                        container_ip6: e.ip6,
                         container_port: p.container_port,
                     });
                 }
@@ -1064,9 +1080,13 @@ fn delete_link(name: &str) -> Result<()> {
 }
 
 /// Whether nothing on the host listens on the port (a published port must not shadow a host
-/// service).
-fn host_port_free(proto: Protocol, ip: Option<Ipv4Addr>, port: u16) -> bool {
-    let addr = std::net::SocketAddr::from((ip.unwrap_or(Ipv4Addr::UNSPECIFIED), port));
+/// service); `dual`: a port on every address is also published on v6, so `[::]` is tried
+/// (which, without bindv6only, also covers every v4 address).
+fn host_port_free(proto: Protocol, ip: Option<Ipv4Addr>, port: u16, dual: bool) -> bool {
+    let addr = match ip {
+        None if dual => std::net::SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)),
+        ip => std::net::SocketAddr::from((ip.unwrap_or(Ipv4Addr::UNSPECIFIED), port)),
+    };
     match proto {
         Protocol::Tcp => std::net::TcpListener::bind(addr).is_ok(),
         Protocol::Udp => std::net::UdpSocket::bind(addr).is_ok(),
