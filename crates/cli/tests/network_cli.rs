@@ -1209,3 +1209,155 @@ fn a_port_published_from_a_dual_stack_network_answers_on_v6() {
     assert!(!table_exists(&e));
     drop(host);
 }
+
+#[test]
+fn a_fixed_v6_address_is_given_or_refused_clearly() {
+    if common::skip() {
+        return;
+    }
+    if std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6")
+        .is_ok_and(|v| v.trim() == "1")
+    {
+        eprintln!("skipped: IPv6 is disabled on this host");
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    e.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.213.73.0/24",
+        "--subnet",
+        "fd42:b3e7:73::/64",
+        "fixed6",
+    ]);
+    e.ok(&["network", "create", "--subnet", "10.213.74.0/24", "only4"]);
+    let sleeper = |name: &str, extra: &[&str]| {
+        let mut args = vec!["run", "-d", "--name", name];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["busybox", "sleep", "60"]);
+        e.run(&args)
+    };
+    let out = sleeper("s6", &["--network", "fixed6", "--ip6", "fd42:b3e7:73::99"]);
+    assert!(out.status.success(), "{out:?}");
+    let doc = e.inspect("s6");
+    let net = &doc["NetworkSettings"]["Networks"]["fixed6"];
+    assert_eq!(net["GlobalIPv6Address"], "fd42:b3e7:73::99");
+    assert_eq!(net["IPAMConfig"]["IPv6Address"], "fd42:b3e7:73::99");
+    let addrs = e.ok(&["exec", "s6", "ip", "-6", "-o", "addr", "show", "eth0"]);
+    assert!(addrs.contains("fd42:b3e7:73::99/64"), "{addrs}");
+
+    // `create` keeps it for `start`.
+    e.ok(&[
+        "create",
+        "--name",
+        "c6",
+        "--network",
+        "fixed6",
+        "--ip6",
+        "fd42:b3e7:73::98",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    e.ok(&["start", "c6"]);
+    let ping = e.ok(&[
+        "exec",
+        "c6",
+        "ping",
+        "-6",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        "fd42:b3e7:73::99",
+    ]);
+    assert!(ping.contains("1 packets received"), "{ping}");
+    let addrs = e.ok(&["exec", "c6", "ip", "-6", "-o", "addr", "show", "eth0"]);
+    assert!(addrs.contains("fd42:b3e7:73::98/64"), "{addrs}");
+
+    let refused = |out: std::process::Output, words: &str| {
+        assert_eq!(out.status.code(), Some(125), "{out:?}");
+        let err = common::engine::stderr(&out);
+        assert!(err.contains(words), "want {words:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+    };
+    refused(
+        sleeper("x1", &["--network", "fixed6", "--ip6", "fd42:b3e7:73::99"]),
+        "Address already in use: fd42:b3e7:73::99",
+    );
+    refused(
+        sleeper("x2", &["--network", "fixed6", "--ip6", "fd42:b3e7:73::1"]),
+        "Address already in use: fd42:b3e7:73::1",
+    );
+    refused(
+        sleeper("x3", &["--network", "fixed6", "--ip6", "fd42:b3e7:99::5"]),
+        "it is not a host address of network fixed6 (fd42:b3e7:73::/64)",
+    );
+    refused(
+        sleeper("x4", &["--network", "only4", "--ip6", "fd42:b3e7:73::5"]),
+        "network only4 has no IPv6 subnet",
+    );
+    refused(
+        sleeper("x5", &["--ip6", "fd42:b3e7:73::5"]),
+        "supported only on user defined networks",
+    );
+
+    // `network connect --ip6` to a running container.
+    assert!(sleeper("c4", &["--network", "only4"]).status.success());
+    e.ok(&[
+        "network",
+        "connect",
+        "--ip6",
+        "fd42:b3e7:73::77",
+        "fixed6",
+        "c4",
+    ]);
+    let addrs = e.ok(&["exec", "c4", "ip", "-6", "-o", "addr", "show", "eth1"]);
+    assert!(addrs.contains("fd42:b3e7:73::77/64"), "{addrs}");
+    let ping = e.ok(&[
+        "exec",
+        "s6",
+        "ping",
+        "-6",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        "fd42:b3e7:73::77",
+    ]);
+    assert!(ping.contains("1 packets received"), "{ping}");
+    refused(
+        e.run(&[
+            "network",
+            "connect",
+            "--ip6",
+            "fd42:b3e7:73::77",
+            "fixed6",
+            "s6x",
+        ]),
+        "No such container",
+    );
+    assert!(sleeper("c5", &["--network", "fixed6"]).status.success());
+    refused(
+        e.run(&[
+            "network",
+            "connect",
+            "--ip6",
+            "fd42:b3e7:73::5",
+            "only4",
+            "c5",
+        ]),
+        "network only4 has no IPv6 subnet",
+    );
+
+    let bridges = [bridge_of(&e, "fixed6"), bridge_of(&e, "only4")];
+    let names = e.ok(&["ps", "-aq"]);
+    let mut rm = vec!["rm", "-f"];
+    rm.extend(names.lines());
+    e.ok(&rm);
+    e.ok(&["network", "rm", "fixed6", "only4"]);
+    assert!(bridges.iter().all(|b| !links().contains(b)));
+    assert!(!table_exists(&e));
+}

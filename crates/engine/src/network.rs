@@ -117,6 +117,7 @@ impl Engine {
                 container_name: rec.name.clone(),
                 aliases,
                 ip: a.ip,
+                ip6: a.ip6,
                 ports,
                 ifname: format!("eth{index}"),
             },
@@ -220,6 +221,7 @@ impl Engine {
         network: &str,
         aliases: Vec<String>,
         ip: Option<std::net::Ipv4Addr>,
+        ip6: Option<std::net::Ipv6Addr>,
     ) -> Result<()> {
         let rec = self.containers.load(id)?;
         let net = self.find_network(network)?;
@@ -243,6 +245,7 @@ impl Engine {
             network: net.name.clone(),
             aliases,
             ip,
+            ip6,
         };
         if rec.is_running() && alive(rec.state.pid, rec.state.pid_start) {
             let index = list.len();

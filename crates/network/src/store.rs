@@ -146,6 +146,8 @@ pub struct EndpointRequest {
     pub aliases: Vec<String>,
     /// `--ip`: a fixed address (only on networks with a configured subnet, as in Docker).
     pub ip: Option<Ipv4Addr>,
+    /// `--ip6`: a fixed v6 address (only on dual-stack networks).
+    pub ip6: Option<Ipv6Addr>,
     pub ports: Vec<PortSpec>,
     pub ifname: String,
 }
@@ -650,8 +652,19 @@ impl Networks {
                     })?
             }
         };
-        let ip6 = match (network.subnet6, network.gateway6) {
-            (Some(subnet6), Some(gateway6)) => Some(allocate6(network, st, subnet6, gateway6)?),
+        let ip6 = match (network.subnet6, network.gateway6, req.ip6) {
+            (Some(subnet6), Some(gateway6), Some(ip6)) => {
+                Some(fixed6(network, st, subnet6, gateway6, ip6)?)
+            }
+            (Some(subnet6), Some(gateway6), None) => {
+                Some(allocate6(network, st, subnet6, gateway6)?)
+            }
+            (_, _, Some(ip6)) => {
+                return Err(Error::Invalid(format!(
+                    "invalid address {ip6}: network {} has no IPv6 subnet (create it with --ipv6)",
+                    network.name
+                )))
+            }
             _ => None,
         };
         let ports = self.resolve_ports(&req.ports, ip6.is_some())?;
@@ -991,6 +1004,30 @@ impl Networks {
         let st = self.firewall_state()?;
         self.firewall.apply(&st)
     }
+}
+
+/// `--ip6`: `ip` if it is a host address of the subnet nobody holds.
+fn fixed6(
+    network: &Network,
+    st: &State,
+    subnet: Ipv6Net,
+    gateway: Ipv6Addr,
+    ip: Ipv6Addr,
+) -> Result<Ipv6Addr> {
+    // Index 0 is the subnet-router anycast address, no host's.
+    if !subnet.contains(ip) || subnet.index_of(ip) == Some(0) {
+        return Err(Error::Invalid(format!(
+            "invalid address {ip}: it is not a host address of network {} ({subnet})",
+            network.name
+        )));
+    }
+    if ip == gateway || st.endpoints.values().any(|e| e.ip6 == Some(ip)) {
+        return Err(Error::Conflict(format!(
+            "Address already in use: {ip} on network {}",
+            network.name
+        )));
+    }
+    Ok(ip)
 }
 
 /// The next free v6 address of `network` after the last one handed out (round-robin, as for

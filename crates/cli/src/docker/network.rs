@@ -30,11 +30,12 @@ pub fn network(engine: &Engine, cmd: NetworkCommand) -> Result<i32> {
         NetworkCommand::Connect {
             aliases,
             ip,
+            ip6,
             network,
             container,
         } => {
             let id = engine.containers.resolve(&container)?;
-            engine.connect(&id, &network, aliases, ip)?;
+            engine.connect(&id, &network, aliases, ip, ip6)?;
             Ok(0)
         }
         NetworkCommand::Disconnect {
