@@ -433,6 +433,11 @@ fn connect_and_disconnect_a_running_container() {
     e.ok(&["network", "disconnect", "back", "app"]);
     let links_in = e.ok(&["exec", "app", "ip", "-o", "-4", "addr"]);
     assert!(!links_in.contains("10.213.14."), "{links_in}");
+    let resolv = e.ok(&["exec", "app", "cat", "/etc/resolv.conf"]);
+    assert!(
+        resolv.contains("nameserver 127.0.0.11"),
+        "still on a user network (front): {resolv}"
+    );
     let busy = e.run(&["network", "rm", "back"]);
     assert!(!busy.status.success());
     assert!(
@@ -849,6 +854,12 @@ fn a_container_that_joins_a_user_network_later_resolves_names() {
         .to_string();
     let looked_up = e.ok(&["exec", "late", "nslookup", "svc"]);
     assert!(looked_up.contains(&svc_ip), "{looked_up}");
+    // Leaving its only user network sends it back to the host's resolvers, in place too.
+    e.ok(&["network", "disconnect", "later", "late"]);
+    let left = e.ok(&["exec", "late", "cat", "/etc/resolv.conf"]);
+    assert_eq!(left, before, "the host's resolvers again");
+    assert!(!e.run(&["exec", "late", "nslookup", "svc"]).status.success());
+    e.ok(&["network", "connect", "later", "late"]);
     assert!(String::from_utf8_lossy(&http_from(&e, "late", "svc").stdout).contains("found-later"));
     // The resolver answers over TCP too, inside the container's namespace.
     let script = format!(

@@ -261,7 +261,7 @@ impl Engine {
             if att.network.dns {
                 // The monitor's resolver already listens in the namespace; it answers the new
                 // network's names as soon as resolv.conf sends the container to it.
-                crate::rootfs::use_embedded_dns(&self.containers, &rec.id)?;
+                crate::rootfs::point_dns(&self.containers, &rec.id, true)?;
             }
         }
         self.containers.update(id, |r| {
@@ -293,6 +293,13 @@ impl Engine {
             )));
         }
         self.networks.release(&rec.id, Some(&net.id), true)?;
+        let dns_left = list.iter().any(|a| {
+            self.find_network(&a.network)
+                .is_ok_and(|n| n.id != net.id && n.dns)
+        });
+        if net.dns && !dns_left && rec.is_running() && alive(rec.state.pid, rec.state.pid_start) {
+            crate::rootfs::point_dns(&self.containers, &rec.id, false)?;
+        }
         let net_id = net.id.clone();
         self.containers.update(id, |r| {
             if let NetworkMode::Networks(l) = &mut r.config.network {
