@@ -1372,3 +1372,78 @@ fn a_fixed_v6_address_is_given_or_refused_clearly() {
     assert!(bridges.iter().all(|b| !links().contains(b)));
     assert!(!table_exists(&e));
 }
+
+#[test]
+fn a_host_port_held_on_the_host_or_by_another_root_is_refused() {
+    if common::skip() {
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    let other = TestEngine::with_busybox();
+    e.ok(&["network", "create", "--subnet", "10.213.75.0/24", "held"]);
+    other.ok(&["network", "create", "--subnet", "10.213.76.0/24", "held2"]);
+    let refused = |out: std::process::Output| {
+        assert_eq!(out.status.code(), Some(125), "{out:?}");
+        let err = common::engine::stderr(&out);
+        assert!(err.contains("port is already allocated"), "{err}");
+    };
+    let publish = |e: &TestEngine, name: &str, net: &str, p: &str| {
+        e.run(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            net,
+            "-p",
+            p,
+            "busybox",
+            "sleep",
+            "60",
+        ])
+    };
+
+    // A host process listening on 127.0.0.1 (TCP) or bound to it (UDP).
+    let listener = std::net::TcpListener::bind("127.0.0.1:18474").unwrap();
+    refused(publish(&e, "t1", "held", "127.0.0.1:18474:80"));
+    refused(publish(&e, "t2", "held", "18474:80"));
+    let udp = std::net::UdpSocket::bind("127.0.0.1:18477").unwrap();
+    refused(publish(&e, "u1", "held", "18477:53/udp"));
+    let t = berth_engine::network::table_name(e.root.path());
+    let rules = std::process::Command::new("nft")
+        .args(["list", "table", "inet", &t])
+        .output()
+        .unwrap();
+    let rules = String::from_utf8_lossy(&rules.stdout);
+    assert!(
+        !rules.contains("18474") && !rules.contains("18477"),
+        "no rule shadows the host's sockets: {rules}"
+    );
+    drop((listener, udp));
+    assert!(publish(&e, "t3", "held", "127.0.0.1:18474:80")
+        .status
+        .success());
+
+    // Another state root publishing the port on every address.
+    let out = publish(&other, "o1", "held2", "18475:80");
+    assert!(out.status.success(), "{out:?}");
+    refused(publish(&e, "t4", "held", "127.0.0.1:18475:80"));
+    // ... and the other way round: it may not take what this root holds.
+    refused(publish(&other, "o2", "held2", "18474:80"));
+    other.ok(&["rm", "-f", "o1"]);
+    assert!(publish(&e, "t5", "held", "127.0.0.1:18475:80")
+        .status
+        .success());
+
+    for eng in [&e, &other] {
+        let names = eng.ok(&["ps", "-aq"]);
+        let mut rm = vec!["rm", "-f"];
+        rm.extend(names.lines());
+        if rm.len() > 2 {
+            eng.ok(&rm);
+        }
+    }
+    e.ok(&["network", "rm", "held"]);
+    other.ok(&["network", "rm", "held2"]);
+    assert!(!table_exists(&e) && !table_exists(&other));
+}

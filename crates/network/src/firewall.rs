@@ -51,6 +51,14 @@ pub struct PortRule {
     pub container_port: u16,
 }
 
+/// A host port some other owner's rules publish (`host_ip` `None`: on every address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldPort {
+    pub protocol: Protocol,
+    pub host_ip: Option<Ipv4Addr>,
+    pub host_port: u16,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FirewallState {
     pub networks: Vec<ActiveNetwork>,
@@ -64,4 +72,9 @@ pub trait Firewall: Send + Sync {
     fn apply(&self, state: &FirewallState) -> Result<()>;
     /// The driver's name, for `info` and errors.
     fn name(&self) -> &'static str;
+    /// The host ports that drivers of the same kind for other state roots publish now: as
+    /// nothing binds a published port, this is how two roots keep from shadowing each other.
+    fn ports_held_elsewhere(&self) -> Result<Vec<HeldPort>> {
+        Ok(Vec::new())
+    }
 }

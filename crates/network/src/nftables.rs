@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-use crate::firewall::{Firewall, FirewallState};
+use crate::firewall::{Firewall, FirewallState, HeldPort, Protocol};
 use crate::{Error, Result};
 
 pub struct Nftables {
@@ -139,12 +139,121 @@ impl Firewall for Nftables {
     fn name(&self) -> &'static str {
         "nftables"
     }
+
+    fn ports_held_elsewhere(&self) -> Result<Vec<HeldPort>> {
+        let out = Command::new("nft")
+            .args(["list", "ruleset", "inet"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| Error::Firewall(format!("running nft: {e}")))?;
+        if !out.status.success() {
+            return Err(Error::Firewall(format!(
+                "nft list ruleset: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(held_ports(
+            &String::from_utf8_lossy(&out.stdout),
+            &self.table,
+        ))
+    }
+}
+
+/// The DNAT rules in the prerouting chains of berth's tables (`berth`, `berth_*`) other than
+/// `own`, from `nft list ruleset`'s text: the v4 rule of each published port (a v6 one only
+/// ever comes beside it).
+fn held_ports(ruleset: &str, own: &str) -> Vec<HeldPort> {
+    let mut out = Vec::new();
+    let mut table_is_other_berth = false;
+    let mut in_prerouting = false;
+    for line in ruleset.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["table", "inet", name, "{"] => {
+                table_is_other_berth =
+                    *name != own && (*name == "berth" || name.starts_with("berth_"));
+                in_prerouting = false;
+            }
+            ["chain", name, "{"] => in_prerouting = *name == "prerouting",
+            _ if table_is_other_berth && in_prerouting && words.contains(&"dnat") => {
+                if words.windows(2).any(|w| w == ["dnat", "ip6"]) {
+                    continue;
+                }
+                let Some(i) = words.iter().position(|w| *w == "dport") else {
+                    continue;
+                };
+                let protocol = match words.get(i.wrapping_sub(1)) {
+                    Some(&"tcp") => Protocol::Tcp,
+                    Some(&"udp") => Protocol::Udp,
+                    _ => continue,
+                };
+                let Some(Ok(host_port)) = words.get(i + 1).map(|p| p.parse::<u16>()) else {
+                    continue;
+                };
+                let host_ip = words
+                    .windows(3)
+                    .find(|w| w[0] == "ip" && w[1] == "daddr")
+                    .and_then(|w| w[2].parse().ok());
+                out.push(HeldPort {
+                    protocol,
+                    host_ip,
+                    host_port,
+                });
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::firewall::{ActiveNetwork, PortRule, Protocol};
+
+    #[test]
+    fn ports_of_other_roots_tables_are_found() {
+        let ruleset = "table inet berth_aaaaaaaaaa {
+	chain prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		meta nfproto ipv4 fib daddr type local tcp dport 18080 dnat ip to 10.1.0.2:80
+		meta nfproto ipv6 fib daddr type local ip6 daddr != ::1 tcp dport 18080 dnat ip6 to [fd42::2]:80
+		ip daddr 127.0.0.1 udp dport 5353 dnat ip to 10.1.0.3:53
+	}
+	chain output {
+		type nat hook output priority -100; policy accept;
+		ip daddr 127.0.0.1 udp dport 9999 dnat ip to 10.1.0.3:53
+	}
+}
+table inet berth_bbbbbbbbbb {
+	chain prerouting {
+		ip daddr 127.0.0.1 tcp dport 7777 dnat ip to 10.2.0.2:80
+	}
+}
+table inet firewalld {
+	chain prerouting {
+		tcp dport 8888 dnat ip to 10.9.0.2:80
+	}
+}
+";
+        let held = held_ports(ruleset, "berth_bbbbbbbbbb");
+        assert_eq!(
+            held,
+            vec![
+                HeldPort {
+                    protocol: Protocol::Tcp,
+                    host_ip: None,
+                    host_port: 18080
+                },
+                HeldPort {
+                    protocol: Protocol::Udp,
+                    host_ip: Some("127.0.0.1".parse().unwrap()),
+                    host_port: 5353
+                },
+            ]
+        );
+    }
 
     #[test]
     fn empty_state_only_deletes_the_table() {

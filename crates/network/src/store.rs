@@ -565,7 +565,15 @@ impl Networks {
         }
         let mut activated = false;
         let bridge_missing = st.active.is_some() && !link_exists(&network.bridge)?;
-        if st.active.is_none() || bridge_missing {
+        let activate = st.active.is_none() || bridge_missing;
+        // Host-wide: two roots never take the same free subnet, nor publish the same host
+        // port (held until this root's rules are in, where the other one looks).
+        let _host = if activate || !req.ports.is_empty() {
+            Some(FileLock::exclusive(Path::new(HOST_LOCK)).map_err(|e| Error::io(HOST_LOCK, e))?)
+        } else {
+            None
+        };
+        if activate {
             st.active = Some(self.activate(network)?);
             activated = true;
         }
@@ -685,7 +693,9 @@ impl Networks {
     }
 
     /// Host ports for the specs: given ones checked against every port published from this
-    /// root, 0 replaced by a free ephemeral port (free on v6 too for a dual-stack container).
+    /// root or another one and against the host's own sockets (as docker-proxy's bind would
+    /// be), 0 replaced by a free ephemeral port (free on v6 too for a dual-stack container).
+    /// The caller holds the host-wide lock.
     fn resolve_ports(&self, specs: &[PortSpec], dual: bool) -> Result<Vec<PortSpec>> {
         if specs.is_empty() {
             return Ok(Vec::new());
@@ -696,6 +706,24 @@ impl Networks {
                 taken.extend(e.ports);
             }
         }
+        taken.extend(
+            self.firewall
+                .ports_held_elsewhere()?
+                .into_iter()
+                .map(|h| PortSpec {
+                    host_ip: h.host_ip,
+                    host_port: h.host_port,
+                    container_port: 0,
+                    protocol: h.protocol,
+                }),
+        );
+        let allocated = |s: &PortSpec, why: &str| {
+            Error::Conflict(format!(
+                "Bind for {}:{} failed: port is already allocated{why}",
+                s.host_ip.map_or("0.0.0.0".to_string(), |i| i.to_string()),
+                s.host_port
+            ))
+        };
         let clash = |a: &PortSpec, b: &PortSpec| {
             a.protocol == b.protocol
                 && a.host_port == b.host_port
@@ -718,11 +746,9 @@ impl Networks {
                     .ok_or_else(|| Error::Conflict("no free host port left to publish".into()))?;
                 s.host_port = port;
             } else if taken.iter().chain(&out).any(|t| clash(t, &s)) {
-                return Err(Error::Conflict(format!(
-                    "Bind for {}:{} failed: port is already allocated",
-                    s.host_ip.map_or("0.0.0.0".to_string(), |i| i.to_string()),
-                    s.host_port
-                )));
+                return Err(allocated(&s, ""));
+            } else if !host_port_free(s.protocol, s.host_ip, s.host_port, dual) {
+                return Err(allocated(&s, " (a process on the host holds it)"));
             }
             out.push(s);
         }
@@ -730,10 +756,8 @@ impl Networks {
     }
 
     /// Brings the network's bridge up: subnet (configured, or the first free one of the
-    /// pool), gateway address, sysctls. Runs under the host-wide lock.
+    /// pool), gateway address, sysctls. The caller holds the host-wide lock.
     fn activate(&self, n: &Network) -> Result<Active> {
-        let _host =
-            FileLock::exclusive(Path::new(HOST_LOCK)).map_err(|e| Error::io(HOST_LOCK, e))?;
         let mut nl = Netlink::open().map_err(|e| Error::io("opening netlink", e))?;
         // A bridge left by a crash between activation and its record: ours by name, so remove.
         if nl
