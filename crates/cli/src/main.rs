@@ -2,6 +2,7 @@
 //! as `berth-runc` (or `runc`) it is the runc-compatible OCI runtime, as is `berth runtime ...`;
 //! invoked as `berth-monitor` it is a container's monitor (started by the engine).
 
+mod broken_pipe;
 mod docker;
 mod runtime;
 
@@ -11,6 +12,9 @@ fn main() {
         .first()
         .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())
         .unwrap_or_default();
+    if !berth_engine::monitor::is_monitor_argv0(&argv0) {
+        broken_pipe::install();
+    }
     let code = if argv0 == "berth-runc" || argv0 == "runc" {
         runtime::main(args)
     } else if args.get(1).map(String::as_str) == Some("runtime") {

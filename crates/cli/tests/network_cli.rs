@@ -65,7 +65,11 @@ fn http_from(e: &TestEngine, from: &str, host: &str) -> std::process::Output {
 }
 
 fn http_host(port: u16) -> std::io::Result<String> {
-    let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(2))?;
+    http_at(([127, 0, 0, 1], port).into())
+}
+
+fn http_at(addr: std::net::SocketAddr) -> std::io::Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(3)))?;
     s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
     let mut body = String::new();
@@ -429,6 +433,11 @@ fn connect_and_disconnect_a_running_container() {
     e.ok(&["network", "disconnect", "back", "app"]);
     let links_in = e.ok(&["exec", "app", "ip", "-o", "-4", "addr"]);
     assert!(!links_in.contains("10.213.14."), "{links_in}");
+    let resolv = e.ok(&["exec", "app", "cat", "/etc/resolv.conf"]);
+    assert!(
+        resolv.contains("nameserver 127.0.0.11"),
+        "still on a user network (front): {resolv}"
+    );
     let busy = e.run(&["network", "rm", "back"]);
     assert!(!busy.status.success());
     assert!(
@@ -845,6 +854,12 @@ fn a_container_that_joins_a_user_network_later_resolves_names() {
         .to_string();
     let looked_up = e.ok(&["exec", "late", "nslookup", "svc"]);
     assert!(looked_up.contains(&svc_ip), "{looked_up}");
+    // Leaving its only user network sends it back to the host's resolvers, in place too.
+    e.ok(&["network", "disconnect", "later", "late"]);
+    let left = e.ok(&["exec", "late", "cat", "/etc/resolv.conf"]);
+    assert_eq!(left, before, "the host's resolvers again");
+    assert!(!e.run(&["exec", "late", "nslookup", "svc"]).status.success());
+    e.ok(&["network", "connect", "later", "late"]);
     assert!(String::from_utf8_lossy(&http_from(&e, "late", "svc").stdout).contains("found-later"));
     // The resolver answers over TCP too, inside the container's namespace.
     let script = format!(
@@ -1027,4 +1042,408 @@ fn a_dual_stack_network_gives_v6_addresses_routes_and_names() {
     e.ok(&["network", "rm", "dual", "dual2"]);
     assert!(bridges.iter().all(|b| !links().contains(b)));
     assert!(!table_exists(&e));
+}
+
+/// Runs `berth args` with its stdout a pipe whose reader has already gone.
+fn into_closed_pipe(e: &TestEngine, args: &[&str]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    e.cmd()
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_closed_stdout_ends_commands_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    if common::skip() {
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    e.ok(&["network", "create", "--subnet", "10.213.70.0/24", "pipenet"]);
+    // As the docker CLI: no message, dead of SIGPIPE (the shell's 141).
+    for args in [
+        &["network", "inspect", "pipenet", "bridge"][..],
+        &["network", "ls"],
+        &["images"],
+        &["save", "busybox"],
+    ] {
+        let out = into_closed_pipe(&e, args);
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGPIPE),
+            "{args:?}: {out:?}"
+        );
+        assert!(out.stderr.is_empty(), "{args:?}: {out:?}");
+    }
+
+    // A real `head -1` on more output than a pipe holds, and an attached `run` whose output
+    // the monitor writes: both end, the container runs on (as with Docker).
+    let many = vec!["pipenet"; 400].join(" ");
+    let root = e.root.path().display().to_string();
+    let runroot = e.runroot.path().display().to_string();
+    let berth = common::berth().display().to_string();
+    let script = format!(
+        "{berth} --root {root} --runroot {runroot} network inspect {many} | head -1; \
+         echo status=${{PIPESTATUS[0]}}; \
+         timeout 20 {berth} --root {root} --runroot {runroot} run --name yes1 busybox yes \
+         | head -1; echo status=${{PIPESTATUS[0]}}"
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (common::engine::stdout(&out), common::engine::stderr(&out));
+    assert_eq!(stdout, "[\nstatus=141\ny\nstatus=141\n", "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    let state = e.ok(&["inspect", "-f", "{{.State.Status}}", "yes1"]);
+    assert_eq!(state.trim(), "running");
+    e.ok(&["rm", "-f", "yes1"]);
+    e.ok(&["network", "rm", "pipenet"]);
+    // The default bridge stays up after its containers (like docker0) until a prune.
+    e.ok(&["network", "prune", "-f"]);
+    assert!(!table_exists(&e));
+}
+
+/// A veth pair of the test's own (this kernel has no dummy links) with one v6 address: a host
+/// address other than ::1 to reach published ports on; deleted (both ends) on drop.
+struct HostV6 {
+    link: String,
+}
+
+impl HostV6 {
+    fn new(addr: &str) -> HostV6 {
+        let link = format!("n7d{}", std::process::id() % 100_000);
+        let ip = |args: &[&str]| {
+            let out = std::process::Command::new("ip")
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "ip {args:?}: {out:?}");
+        };
+        let peer = format!("{link}p");
+        ip(&["link", "add", &link, "type", "veth", "peer", "name", &peer]);
+        let h = HostV6 { link };
+        ip(&["addr", "add", addr, "dev", &h.link, "nodad"]);
+        ip(&["link", "set", &peer, "up"]);
+        ip(&["link", "set", &h.link, "up"]);
+        h
+    }
+}
+
+impl Drop for HostV6 {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.link])
+            .output();
+    }
+}
+
+#[test]
+fn a_port_published_from_a_dual_stack_network_answers_on_v6() {
+    if common::skip() {
+        return;
+    }
+    if std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6")
+        .is_ok_and(|v| v.trim() == "1")
+    {
+        eprintln!("skipped: IPv6 is disabled on this host");
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    let host = HostV6::new("fd42:b3e7:ff72::1/128");
+    e.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.213.72.0/24",
+        "--subnet",
+        "fd42:b3e7:72::/64",
+        "pub6",
+    ]);
+    web(
+        &e,
+        "web6",
+        &["--network", "pub6", "-p", "18472:80"],
+        "hello-v6",
+    );
+    let v6: std::net::SocketAddr = "[fd42:b3e7:ff72::1]:18472".parse().unwrap();
+    let mut body = String::new();
+    for _ in 0..50 {
+        if let Ok(b) = http_at(v6) {
+            body = b;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        body.contains("hello-v6"),
+        "through a host v6 address: {body}"
+    );
+    let v4 = http_host(18472).unwrap();
+    assert!(v4.contains("hello-v6"), "{v4}");
+    // ::1 cannot be DNATed (IPv6 has no route_localnet: the answer is dropped), so it is
+    // left alone and refuses at once instead of hanging.
+    let lo = http_at("[::1]:18472".parse().unwrap());
+    assert_eq!(
+        lo.as_ref().map_err(std::io::Error::kind).err(),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "{lo:?}"
+    );
+    assert_eq!(
+        e.ok(&["port", "web6"]),
+        "80/tcp -> 0.0.0.0:18472\n80/tcp -> [::]:18472\n"
+    );
+    assert_eq!(e.ok(&["port", "web6", "80"]), "0.0.0.0:18472\n[::]:18472\n");
+    let doc = e.inspect("web6");
+    assert_eq!(
+        doc["NetworkSettings"]["Ports"]["80/tcp"],
+        serde_json::json!([
+            {"HostIp": "0.0.0.0", "HostPort": "18472"},
+            {"HostIp": "::", "HostPort": "18472"}
+        ])
+    );
+    // A container on a v4-only network publishes on v4 only.
+    web(&e, "web4", &["-p", "18473:80"], "hello-v4");
+    assert_eq!(e.ok(&["port", "web4"]), "80/tcp -> 0.0.0.0:18473\n");
+
+    e.ok(&["rm", "-f", "web6", "web4"]);
+    assert!(http_at(v6).is_err(), "nothing answers once it is gone");
+    e.ok(&["network", "rm", "pub6"]);
+    e.ok(&["network", "prune", "-f"]);
+    assert!(!table_exists(&e));
+    drop(host);
+}
+
+#[test]
+fn a_fixed_v6_address_is_given_or_refused_clearly() {
+    if common::skip() {
+        return;
+    }
+    if std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6")
+        .is_ok_and(|v| v.trim() == "1")
+    {
+        eprintln!("skipped: IPv6 is disabled on this host");
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    e.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.213.73.0/24",
+        "--subnet",
+        "fd42:b3e7:73::/64",
+        "fixed6",
+    ]);
+    e.ok(&["network", "create", "--subnet", "10.213.74.0/24", "only4"]);
+    let sleeper = |name: &str, extra: &[&str]| {
+        let mut args = vec!["run", "-d", "--name", name];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["busybox", "sleep", "60"]);
+        e.run(&args)
+    };
+    let out = sleeper("s6", &["--network", "fixed6", "--ip6", "fd42:b3e7:73::99"]);
+    assert!(out.status.success(), "{out:?}");
+    let doc = e.inspect("s6");
+    let net = &doc["NetworkSettings"]["Networks"]["fixed6"];
+    assert_eq!(net["GlobalIPv6Address"], "fd42:b3e7:73::99");
+    assert_eq!(net["IPAMConfig"]["IPv6Address"], "fd42:b3e7:73::99");
+    let addrs = e.ok(&["exec", "s6", "ip", "-6", "-o", "addr", "show", "eth0"]);
+    assert!(addrs.contains("fd42:b3e7:73::99/64"), "{addrs}");
+
+    // `create` keeps it for `start`.
+    e.ok(&[
+        "create",
+        "--name",
+        "c6",
+        "--network",
+        "fixed6",
+        "--ip6",
+        "fd42:b3e7:73::98",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    e.ok(&["start", "c6"]);
+    let ping = e.ok(&[
+        "exec",
+        "c6",
+        "ping",
+        "-6",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        "fd42:b3e7:73::99",
+    ]);
+    assert!(ping.contains("1 packets received"), "{ping}");
+    let addrs = e.ok(&["exec", "c6", "ip", "-6", "-o", "addr", "show", "eth0"]);
+    assert!(addrs.contains("fd42:b3e7:73::98/64"), "{addrs}");
+
+    let refused = |out: std::process::Output, words: &str| {
+        assert_eq!(out.status.code(), Some(125), "{out:?}");
+        let err = common::engine::stderr(&out);
+        assert!(err.contains(words), "want {words:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+    };
+    refused(
+        sleeper("x1", &["--network", "fixed6", "--ip6", "fd42:b3e7:73::99"]),
+        "Address already in use: fd42:b3e7:73::99",
+    );
+    refused(
+        sleeper("x2", &["--network", "fixed6", "--ip6", "fd42:b3e7:73::1"]),
+        "Address already in use: fd42:b3e7:73::1",
+    );
+    refused(
+        sleeper("x3", &["--network", "fixed6", "--ip6", "fd42:b3e7:99::5"]),
+        "it is not a host address of network fixed6 (fd42:b3e7:73::/64)",
+    );
+    refused(
+        sleeper("x4", &["--network", "only4", "--ip6", "fd42:b3e7:73::5"]),
+        "network only4 has no IPv6 subnet",
+    );
+    refused(
+        sleeper("x5", &["--ip6", "fd42:b3e7:73::5"]),
+        "supported only on user defined networks",
+    );
+
+    // `network connect --ip6` to a running container.
+    assert!(sleeper("c4", &["--network", "only4"]).status.success());
+    e.ok(&[
+        "network",
+        "connect",
+        "--ip6",
+        "fd42:b3e7:73::77",
+        "fixed6",
+        "c4",
+    ]);
+    let addrs = e.ok(&["exec", "c4", "ip", "-6", "-o", "addr", "show", "eth1"]);
+    assert!(addrs.contains("fd42:b3e7:73::77/64"), "{addrs}");
+    let ping = e.ok(&[
+        "exec",
+        "s6",
+        "ping",
+        "-6",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        "fd42:b3e7:73::77",
+    ]);
+    assert!(ping.contains("1 packets received"), "{ping}");
+    refused(
+        e.run(&[
+            "network",
+            "connect",
+            "--ip6",
+            "fd42:b3e7:73::77",
+            "fixed6",
+            "s6x",
+        ]),
+        "No such container",
+    );
+    assert!(sleeper("c5", &["--network", "fixed6"]).status.success());
+    refused(
+        e.run(&[
+            "network",
+            "connect",
+            "--ip6",
+            "fd42:b3e7:73::5",
+            "only4",
+            "c5",
+        ]),
+        "network only4 has no IPv6 subnet",
+    );
+
+    let bridges = [bridge_of(&e, "fixed6"), bridge_of(&e, "only4")];
+    let names = e.ok(&["ps", "-aq"]);
+    let mut rm = vec!["rm", "-f"];
+    rm.extend(names.lines());
+    e.ok(&rm);
+    e.ok(&["network", "rm", "fixed6", "only4"]);
+    assert!(bridges.iter().all(|b| !links().contains(b)));
+    assert!(!table_exists(&e));
+}
+
+#[test]
+fn a_host_port_held_on_the_host_or_by_another_root_is_refused() {
+    if common::skip() {
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    let other = TestEngine::with_busybox();
+    e.ok(&["network", "create", "--subnet", "10.213.75.0/24", "held"]);
+    other.ok(&["network", "create", "--subnet", "10.213.76.0/24", "held2"]);
+    let refused = |out: std::process::Output| {
+        assert_eq!(out.status.code(), Some(125), "{out:?}");
+        let err = common::engine::stderr(&out);
+        assert!(err.contains("port is already allocated"), "{err}");
+    };
+    let publish = |e: &TestEngine, name: &str, net: &str, p: &str| {
+        e.run(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            net,
+            "-p",
+            p,
+            "busybox",
+            "sleep",
+            "60",
+        ])
+    };
+
+    // A host process listening on 127.0.0.1 (TCP) or bound to it (UDP).
+    let listener = std::net::TcpListener::bind("127.0.0.1:18474").unwrap();
+    refused(publish(&e, "t1", "held", "127.0.0.1:18474:80"));
+    refused(publish(&e, "t2", "held", "18474:80"));
+    let udp = std::net::UdpSocket::bind("127.0.0.1:18477").unwrap();
+    refused(publish(&e, "u1", "held", "18477:53/udp"));
+    let t = berth_engine::network::table_name(e.root.path());
+    let rules = std::process::Command::new("nft")
+        .args(["list", "table", "inet", &t])
+        .output()
+        .unwrap();
+    let rules = String::from_utf8_lossy(&rules.stdout);
+    assert!(
+        !rules.contains("18474") && !rules.contains("18477"),
+        "no rule shadows the host's sockets: {rules}"
+    );
+    drop((listener, udp));
+    assert!(publish(&e, "t3", "held", "127.0.0.1:18474:80")
+        .status
+        .success());
+
+    // Another state root publishing the port on every address.
+    let out = publish(&other, "o1", "held2", "18475:80");
+    assert!(out.status.success(), "{out:?}");
+    refused(publish(&e, "t4", "held", "127.0.0.1:18475:80"));
+    // ... and the other way round: it may not take what this root holds.
+    refused(publish(&other, "o2", "held2", "18474:80"));
+    other.ok(&["rm", "-f", "o1"]);
+    assert!(publish(&e, "t5", "held", "127.0.0.1:18475:80")
+        .status
+        .success());
+
+    for eng in [&e, &other] {
+        let names = eng.ok(&["ps", "-aq"]);
+        let mut rm = vec!["rm", "-f"];
+        rm.extend(names.lines());
+        if rm.len() > 2 {
+            eng.ok(&rm);
+        }
+    }
+    e.ok(&["network", "rm", "held"]);
+    other.ok(&["network", "rm", "held2"]);
+    assert!(!table_exists(&e) && !table_exists(&other));
 }

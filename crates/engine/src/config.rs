@@ -164,7 +164,7 @@ pub enum NetworkMode {
     Networks(Vec<NetworkAttach>),
 }
 
-/// One network a container joins, with `--network-alias` and `--ip`.
+/// One network a container joins, with `--network-alias`, `--ip` and `--ip6`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NetworkAttach {
@@ -172,6 +172,7 @@ pub struct NetworkAttach {
     pub network: String,
     pub aliases: Vec<String>,
     pub ip: Option<std::net::Ipv4Addr>,
+    pub ip6: Option<std::net::Ipv6Addr>,
 }
 
 impl NetworkMode {

@@ -189,7 +189,16 @@ fn network_settings(engine: &Engine, rec: &ContainerRecord) -> Value {
             networks.insert(
                 a.network.clone(),
                 json!({
-                    "IPAMConfig": a.ip.map(|ip| json!({"IPv4Address": ip.to_string()})),
+                    "IPAMConfig": (a.ip.is_some() || a.ip6.is_some()).then(|| {
+                        let mut c = serde_json::Map::new();
+                        if let Some(ip) = a.ip {
+                            c.insert("IPv4Address".into(), ip.to_string().into());
+                        }
+                        if let Some(ip) = a.ip6 {
+                            c.insert("IPv6Address".into(), ip.to_string().into());
+                        }
+                        c
+                    }),
                     "Aliases": a.aliases,
                     "NetworkID": net.as_ref().map(|n| n.id.clone()).unwrap_or_default(),
                     "EndpointID": e.map(|e| e.veth.clone()).unwrap_or_default(),
@@ -214,14 +223,14 @@ fn network_settings(engine: &Engine, rec: &ContainerRecord) -> Value {
         }
     }
     for a in &endpoints {
-        for p in &a.endpoint.ports {
+        for (p, host_ip) in a.endpoint.published() {
             let entry = ports.entry(p.key()).or_insert(Value::Null);
             if entry.is_null() {
                 *entry = json!([]);
             }
             if let Some(arr) = entry.as_array_mut() {
                 arr.push(json!({
-                    "HostIp": p.host_ip.map_or("0.0.0.0".to_string(), |i| i.to_string()),
+                    "HostIp": host_ip.to_string(),
                     "HostPort": p.host_port.to_string(),
                 }));
             }

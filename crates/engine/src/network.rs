@@ -117,6 +117,7 @@ impl Engine {
                 container_name: rec.name.clone(),
                 aliases,
                 ip: a.ip,
+                ip6: a.ip6,
                 ports,
                 ifname: format!("eth{index}"),
             },
@@ -220,6 +221,7 @@ impl Engine {
         network: &str,
         aliases: Vec<String>,
         ip: Option<std::net::Ipv4Addr>,
+        ip6: Option<std::net::Ipv6Addr>,
     ) -> Result<()> {
         let rec = self.containers.load(id)?;
         let net = self.find_network(network)?;
@@ -243,6 +245,7 @@ impl Engine {
             network: net.name.clone(),
             aliases,
             ip,
+            ip6,
         };
         if rec.is_running() && alive(rec.state.pid, rec.state.pid_start) {
             let index = list.len();
@@ -258,7 +261,7 @@ impl Engine {
             if att.network.dns {
                 // The monitor's resolver already listens in the namespace; it answers the new
                 // network's names as soon as resolv.conf sends the container to it.
-                crate::rootfs::use_embedded_dns(&self.containers, &rec.id)?;
+                crate::rootfs::point_dns(&self.containers, &rec.id, true)?;
             }
         }
         self.containers.update(id, |r| {
@@ -290,6 +293,13 @@ impl Engine {
             )));
         }
         self.networks.release(&rec.id, Some(&net.id), true)?;
+        let dns_left = list.iter().any(|a| {
+            self.find_network(&a.network)
+                .is_ok_and(|n| n.id != net.id && n.dns)
+        });
+        if net.dns && !dns_left && rec.is_running() && alive(rec.state.pid, rec.state.pid_start) {
+            crate::rootfs::point_dns(&self.containers, &rec.id, false)?;
+        }
         let net_id = net.id.clone();
         self.containers.update(id, |r| {
             if let NetworkMode::Networks(l) = &mut r.config.network {

@@ -162,11 +162,16 @@ pub fn etc_files(
 }
 
 /// A running container that joins a user-defined network asks the embedded resolver from
-/// then on (Docker rewrites resolv.conf the same way). Written in place: the container sees
-/// the file through a bind mount of this inode, which a rename would leave behind.
-pub fn use_embedded_dns(containers: &Containers, id: &str) -> Result<()> {
+/// then on (Docker rewrites resolv.conf the same way); one that leaves its last such network
+/// goes back to the host's resolvers (`embedded` false). Written in place: the container
+/// sees the file through a bind mount of this inode, which a rename would leave behind.
+pub fn point_dns(containers: &Containers, id: &str, embedded: bool) -> Result<()> {
     let path = containers.dir(id).join("resolv.conf");
-    let content = embedded_resolv_conf();
+    let content = if embedded {
+        embedded_resolv_conf()
+    } else {
+        host_resolv_conf()
+    };
     if fs::read(&path).ok().as_deref() == Some(content.as_bytes()) {
         return Ok(());
     }

@@ -87,6 +87,21 @@ pub struct Endpoint {
     pub gateway6: Option<Ipv6Addr>,
 }
 
+impl Endpoint {
+    /// Where each published port answers on the host, as Docker shows it: the given v4
+    /// address or `0.0.0.0`, and for the latter also `::` when the container has a v6 address.
+    pub fn published(&self) -> Vec<(&PortSpec, IpAddr)> {
+        let mut out = Vec::new();
+        for p in &self.ports {
+            out.push((p, IpAddr::V4(p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED))));
+            if p.host_ip.is_none() && self.ip6.is_some() {
+                out.push((p, IpAddr::V6(Ipv6Addr::UNSPECIFIED)));
+            }
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 struct Active {
     subnet: Ipv4Net,
@@ -131,6 +146,8 @@ pub struct EndpointRequest {
     pub aliases: Vec<String>,
     /// `--ip`: a fixed address (only on networks with a configured subnet, as in Docker).
     pub ip: Option<Ipv4Addr>,
+    /// `--ip6`: a fixed v6 address (only on dual-stack networks).
+    pub ip6: Option<Ipv6Addr>,
     pub ports: Vec<PortSpec>,
     pub ifname: String,
 }
@@ -548,7 +565,15 @@ impl Networks {
         }
         let mut activated = false;
         let bridge_missing = st.active.is_some() && !link_exists(&network.bridge)?;
-        if st.active.is_none() || bridge_missing {
+        let activate = st.active.is_none() || bridge_missing;
+        // Host-wide: two roots never take the same free subnet, nor publish the same host
+        // port (held until this root's rules are in, where the other one looks).
+        let _host = if activate || !req.ports.is_empty() {
+            Some(FileLock::exclusive(Path::new(HOST_LOCK)).map_err(|e| Error::io(HOST_LOCK, e))?)
+        } else {
+            None
+        };
+        if activate {
             st.active = Some(self.activate(network)?);
             activated = true;
         }
@@ -635,11 +660,22 @@ impl Networks {
                     })?
             }
         };
-        let ip6 = match (network.subnet6, network.gateway6) {
-            (Some(subnet6), Some(gateway6)) => Some(allocate6(network, st, subnet6, gateway6)?),
+        let ip6 = match (network.subnet6, network.gateway6, req.ip6) {
+            (Some(subnet6), Some(gateway6), Some(ip6)) => {
+                Some(fixed6(network, st, subnet6, gateway6, ip6)?)
+            }
+            (Some(subnet6), Some(gateway6), None) => {
+                Some(allocate6(network, st, subnet6, gateway6)?)
+            }
+            (_, _, Some(ip6)) => {
+                return Err(Error::Invalid(format!(
+                    "invalid address {ip6}: network {} has no IPv6 subnet (create it with --ipv6)",
+                    network.name
+                )))
+            }
             _ => None,
         };
-        let ports = self.resolve_ports(&req.ports)?;
+        let ports = self.resolve_ports(&req.ports, ip6.is_some())?;
         Ok(Endpoint {
             container_id: req.container_id.clone(),
             container_name: req.container_name.clone(),
@@ -657,8 +693,10 @@ impl Networks {
     }
 
     /// Host ports for the specs: given ones checked against every port published from this
-    /// root, 0 replaced by a free ephemeral port.
-    fn resolve_ports(&self, specs: &[PortSpec]) -> Result<Vec<PortSpec>> {
+    /// root or another one and against the host's own sockets (as docker-proxy's bind would
+    /// be), 0 replaced by a free ephemeral port (free on v6 too for a dual-stack container).
+    /// The caller holds the host-wide lock.
+    fn resolve_ports(&self, specs: &[PortSpec], dual: bool) -> Result<Vec<PortSpec>> {
         if specs.is_empty() {
             return Ok(Vec::new());
         }
@@ -668,6 +706,24 @@ impl Networks {
                 taken.extend(e.ports);
             }
         }
+        taken.extend(
+            self.firewall
+                .ports_held_elsewhere()?
+                .into_iter()
+                .map(|h| PortSpec {
+                    host_ip: h.host_ip,
+                    host_port: h.host_port,
+                    container_port: 0,
+                    protocol: h.protocol,
+                }),
+        );
+        let allocated = |s: &PortSpec, why: &str| {
+            Error::Conflict(format!(
+                "Bind for {}:{} failed: port is already allocated{why}",
+                s.host_ip.map_or("0.0.0.0".to_string(), |i| i.to_string()),
+                s.host_port
+            ))
+        };
         let clash = |a: &PortSpec, b: &PortSpec| {
             a.protocol == b.protocol
                 && a.host_port == b.host_port
@@ -685,16 +741,14 @@ impl Networks {
                             ..s.clone()
                         };
                         !taken.iter().chain(&out).any(|t| clash(t, &probe))
-                            && host_port_free(s.protocol, s.host_ip, *p)
+                            && host_port_free(s.protocol, s.host_ip, *p, dual)
                     })
                     .ok_or_else(|| Error::Conflict("no free host port left to publish".into()))?;
                 s.host_port = port;
             } else if taken.iter().chain(&out).any(|t| clash(t, &s)) {
-                return Err(Error::Conflict(format!(
-                    "Bind for {}:{} failed: port is already allocated",
-                    s.host_ip.map_or("0.0.0.0".to_string(), |i| i.to_string()),
-                    s.host_port
-                )));
+                return Err(allocated(&s, ""));
+            } else if !host_port_free(s.protocol, s.host_ip, s.host_port, dual) {
+                return Err(allocated(&s, " (a process on the host holds it)"));
             }
             out.push(s);
         }
@@ -702,10 +756,8 @@ impl Networks {
     }
 
     /// Brings the network's bridge up: subnet (configured, or the first free one of the
-    /// pool), gateway address, sysctls. Runs under the host-wide lock.
+    /// pool), gateway address, sysctls. The caller holds the host-wide lock.
     fn activate(&self, n: &Network) -> Result<Active> {
-        let _host =
-            FileLock::exclusive(Path::new(HOST_LOCK)).map_err(|e| Error::io(HOST_LOCK, e))?;
         let mut nl = Netlink::open().map_err(|e| Error::io("opening netlink", e))?;
         // A bridge left by a crash between activation and its record: ours by name, so remove.
         if nl
@@ -963,6 +1015,7 @@ impl Networks {
                         host_ip: p.host_ip,
                         host_port: p.host_port,
                         container_ip: e.ip,
+                        container_ip6: e.ip6,
                         container_port: p.container_port,
                     });
                 }
@@ -975,6 +1028,30 @@ impl Networks {
         let st = self.firewall_state()?;
         self.firewall.apply(&st)
     }
+}
+
+/// `--ip6`: `ip` if it is a host address of the subnet nobody holds.
+fn fixed6(
+    network: &Network,
+    st: &State,
+    subnet: Ipv6Net,
+    gateway: Ipv6Addr,
+    ip: Ipv6Addr,
+) -> Result<Ipv6Addr> {
+    // Index 0 is the subnet-router anycast address, no host's.
+    if !subnet.contains(ip) || subnet.index_of(ip) == Some(0) {
+        return Err(Error::Invalid(format!(
+            "invalid address {ip}: it is not a host address of network {} ({subnet})",
+            network.name
+        )));
+    }
+    if ip == gateway || st.endpoints.values().any(|e| e.ip6 == Some(ip)) {
+        return Err(Error::Conflict(format!(
+            "Address already in use: {ip} on network {}",
+            network.name
+        )));
+    }
+    Ok(ip)
 }
 
 /// The next free v6 address of `network` after the last one handed out (round-robin, as for
@@ -1064,9 +1141,13 @@ fn delete_link(name: &str) -> Result<()> {
 }
 
 /// Whether nothing on the host listens on the port (a published port must not shadow a host
-/// service).
-fn host_port_free(proto: Protocol, ip: Option<Ipv4Addr>, port: u16) -> bool {
-    let addr = std::net::SocketAddr::from((ip.unwrap_or(Ipv4Addr::UNSPECIFIED), port));
+/// service); `dual`: a port on every address is also published on v6, so `[::]` is tried
+/// (which, without bindv6only, also covers every v4 address).
+fn host_port_free(proto: Protocol, ip: Option<Ipv4Addr>, port: u16, dual: bool) -> bool {
+    let addr = match ip {
+        None if dual => std::net::SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)),
+        ip => std::net::SocketAddr::from((ip.unwrap_or(Ipv4Addr::UNSPECIFIED), port)),
+    };
     match proto {
         Protocol::Tcp => std::net::TcpListener::bind(addr).is_ok(),
         Protocol::Udp => std::net::UdpSocket::bind(addr).is_ok(),

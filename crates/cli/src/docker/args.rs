@@ -336,6 +336,9 @@ pub struct RunArgs {
     /// IPv4 address on the network (networks with a configured subnet)
     #[arg(long)]
     pub ip: Option<std::net::Ipv4Addr>,
+    /// IPv6 address on the network (networks created with --ipv6)
+    #[arg(long)]
+    pub ip6: Option<std::net::Ipv6Addr>,
     /// Publish a container's port(s) to the host: [hostIP:][hostPort:]containerPort[/proto]
     #[arg(short = 'p', long = "publish")]
     pub publish: Vec<String>,
@@ -584,6 +587,8 @@ pub enum NetworkCommand {
         aliases: Vec<String>,
         #[arg(long)]
         ip: Option<std::net::Ipv4Addr>,
+        #[arg(long)]
+        ip6: Option<std::net::Ipv6Addr>,
         network: String,
         container: String,
     },

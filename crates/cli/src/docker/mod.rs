@@ -61,6 +61,7 @@ pub fn main(args: Vec<String>) -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
+            crate::broken_pipe::exit_if_output_gone(&e);
             let code = e.downcast_ref::<Failure>().map_or_else(
                 || {
                     e.downcast_ref::<berth_engine::Error>()

@@ -30,11 +30,12 @@ pub fn network(engine: &Engine, cmd: NetworkCommand) -> Result<i32> {
         NetworkCommand::Connect {
             aliases,
             ip,
+            ip6,
             network,
             container,
         } => {
             let id = engine.containers.resolve(&container)?;
-            engine.connect(&id, &network, aliases, ip)?;
+            engine.connect(&id, &network, aliases, ip, ip6)?;
             Ok(0)
         }
         NetworkCommand::Disconnect {
@@ -353,7 +354,8 @@ fn prune(engine: &Engine) -> Result<i32> {
     Ok(0)
 }
 
-/// `berth port`: `80/tcp -> 0.0.0.0:18080` per published port.
+/// `berth port`: `80/tcp -> 0.0.0.0:18080` (and `80/tcp -> [::]:18080` on a dual-stack
+/// network) per published port.
 pub fn port(engine: &Engine, container: &str, private: Option<&str>) -> Result<i32> {
     let id = engine.containers.resolve(container)?;
     let rec = engine.containers.load(&id)?;
@@ -367,11 +369,14 @@ pub fn port(engine: &Engine, container: &str, private: Option<&str>) -> Result<i
     });
     if rec.is_running() {
         for a in engine.container_endpoints(&id)? {
-            for p in &a.endpoint.ports {
+            for (p, host_ip) in a.endpoint.published() {
                 if want.as_ref().is_some_and(|w| *w != p.key()) {
                     continue;
                 }
-                let host = p.host_ip.map_or("0.0.0.0".to_string(), |i| i.to_string());
+                let host = match host_ip {
+                    std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                    v4 => v4.to_string(),
+                };
                 lines.push(if want.is_some() {
                     format!("{host}:{}", p.host_port)
                 } else {

@@ -372,22 +372,24 @@ pub fn run_config(a: &RunArgs) -> Result<RunConfig> {
     })
 }
 
-/// `--network` with `--network-alias` and `--ip` folded in.
+/// `--network` with `--network-alias`, `--ip` and `--ip6` folded in.
 fn network_mode(a: &RunArgs) -> anyhow::Result<NetworkMode> {
     let mut mode = NetworkMode::parse(&a.network).map_err(|e| anyhow!(e))?;
     match &mut mode {
         NetworkMode::Networks(list) => {
             let first = list.first_mut().expect("one network");
-            if a.network == "bridge" && (a.ip.is_some() || !a.network_alias.is_empty()) {
+            let fixed = a.ip.is_some() || a.ip6.is_some();
+            if a.network == "bridge" && (fixed || !a.network_alias.is_empty()) {
                 bail!("user specified IP address and network aliases are supported only on user defined networks");
             }
             first.aliases = a.network_alias.clone();
             first.ip = a.ip;
+            first.ip6 = a.ip6;
         }
         other => {
-            if a.ip.is_some() || !a.network_alias.is_empty() {
+            if a.ip.is_some() || a.ip6.is_some() || !a.network_alias.is_empty() {
                 bail!(
-                    "--ip and --network-alias need a bridge network, not network mode {}",
+                    "--ip, --ip6 and --network-alias need a bridge network, not network mode {}",
                     other.name()
                 );
             }

@@ -127,6 +127,7 @@ pub fn follow(
         None
     };
     watch_signals((sig_proxy && !tty).then_some(pid), resize);
+    crate::broken_pipe::watch_output(restore);
     session.wait_end()
 }
 
@@ -148,6 +149,7 @@ pub fn relay_pty(master: OwnedFd, pid: i32, stdin: bool, keys: &DetachKeys) -> i
                 as Box<dyn Fn(u16, u16) + Send>
         }),
     );
+    crate::broken_pipe::watch_output(restore);
     let mut stdin_open = stdin;
     let mut master = Some(master);
     let mut exited: Option<i32> = None;

@@ -29,6 +29,7 @@ pub fn main(args: Vec<String>) -> i32 {
     match run(&cli) {
         Ok(code) => code,
         Err(e) => {
+            crate::broken_pipe::exit_if_output_gone(&e);
             logger.error(&format!("{e:#}"));
             1
         }
