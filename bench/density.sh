@@ -10,9 +10,10 @@ cd "$(dirname "$0")/.."
 berth=$(realpath "${BERTH:-target/release/berth}")
 n=${DENSITY_N:-1000}
 dir=$(mktemp -d /tmp/berth-bench-density.XXXXXX)
-run=$(mktemp -d /run/berth-bench-density.XXXXXX)
+run=$(mktemp -d /tmp/berth-bench-density-run.XXXXXX)
+mount -t tmpfs -o mode=0700 tmpfs "$run"  # as /run is on most hosts
 b="$berth --root $dir/root --runroot $run"
-cleanup() { $b rm -f $($b ps -aq) >/dev/null 2>&1 || true; rm -rf "$dir" "$run"; }
+cleanup() { $b rm -f $($b ps -aq) >/dev/null 2>&1 || true; umount -l "$run"; rm -rf "$dir" "$run"; }
 trap cleanup EXIT
 . scripts/lib.sh
 make_busybox_rootfs "$dir/rootfs" >/dev/null

@@ -560,6 +560,15 @@ fn exec_runs_in_the_container_and_keeps_docker_exit_codes() {
         "echo $X; pwd; cat /proc/1/cmdline",
     ]);
     assert_eq!(out, "1\n/tmp\nsleep\x001000\x00");
+    // Neither the container's init nor an exec'd program inherits berth's ignored SIGPIPE or
+    // blocked signals: a pipeline into `head` ends quietly, as under Docker.
+    let signals = "grep -E '^Sig(Ign|Blk)' /proc/1/status /proc/self/status; yes | head -1";
+    let out = e.ok(&["exec", "box", "sh", "-c", signals]);
+    assert_eq!(
+        out,
+        "/proc/1/status:SigBlk:\t0000000000000000\n/proc/1/status:SigIgn:\t0000000000000000\n\
+         /proc/self/status:SigBlk:\t0000000000000000\n/proc/self/status:SigIgn:\t0000000000000000\ny\n"
+    );
     let out = e.run(&["exec", "box", "sh", "-c", "exit 7"]);
     assert_eq!(out.status.code(), Some(7));
     let out = e.run(&["exec", "box", "no-such-command"]);

@@ -271,6 +271,7 @@ fn container_process(s: &ChildSetup<'_>) -> Result<Infallible> {
         drop(proc_fds.take());
         run_hooks(s, hooks_of(s.spec, |h| h.start_container()), host_pid)?;
     }
+    process::reset_signals();
     if let Some(f) = s.seccomp.filter(|_| nnp && !notify) {
         f.load()?;
     }

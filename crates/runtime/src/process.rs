@@ -223,6 +223,46 @@ pub fn selinux_enabled() -> bool {
 }
 
 /// Replaces the process image. Returns only on failure.
+/// Every signal back to its default action and none blocked, as a freshly booted process has:
+/// `execve` keeps ignored signals ignored and the mask as it is, and berth's own process ignores
+/// SIGPIPE (Rust's runtime does) and may block others (the CLI's signal watcher), which the
+/// container's program must not inherit (`yes | head` would print "Broken pipe").
+/// Async-signal-safe; failures are ignored (a custom seccomp profile may deny the calls).
+pub fn reset_signals() {
+    // The kernel's `struct sigaction` (x86_64, aarch64): handler, flags, restorer, mask.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: libc::c_ulong,
+        restorer: usize,
+        mask: u64,
+    }
+    let dfl = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: plain syscalls with valid arguments; no allocation. The raw rt_sigaction also
+    // resets glibc's two internal signals (32, 33), which its sigaction() refuses to touch.
+    unsafe {
+        for sig in 1..=64 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    &dfl as *const KernelSigaction,
+                    std::ptr::null_mut::<KernelSigaction>(),
+                    8usize,
+                );
+            }
+        }
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+    }
+}
+
 pub fn exec(path: &Path, args: &[String], env: &[String]) -> Error {
     let cstr = |s: &[u8]| CString::new(s).unwrap_or_default();
     let prog = cstr(path.as_os_str().as_bytes());
