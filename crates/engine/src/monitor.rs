@@ -387,7 +387,11 @@ impl Monitor {
         {
             berth_runtime::console::set_size(pty.as_raw_fd(), rows, cols);
         }
-        let container = berth_runtime::Container::load(&state_root, id)?;
+        // The record create just saved: no need to read and parse it back.
+        let container = berth_runtime::Container {
+            root: &state_root,
+            rec: created,
+        };
         let _dns = match engine
             .plumb_networks(&rec, &attached, pid)
             .and_then(|sock| sock.map(|s| engine.serve_dns(id, s)).transpose())
@@ -422,7 +426,7 @@ impl Monitor {
         // density lost for as long as the container runs.
         let open_stdin = rec.config.open_stdin;
         let cgroup = container.rec.cgroup.clone();
-        drop((rec, attached, prepared, opts, created, container));
+        drop((rec, attached, prepared, opts, container));
         berth_sys::trim_memory();
 
         let io = ContainerIo {

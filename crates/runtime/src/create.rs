@@ -315,6 +315,10 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<ContainerRecord>
 
 fn owner_name() -> String {
     let uid = nix::unistd::getuid();
+    if uid.is_root() {
+        // Skips an NSS lookup (nsswitch.conf, passwd) on every create.
+        return "root".into();
+    }
     nix::unistd::User::from_uid(uid)
         .ok()
         .flatten()
