@@ -305,9 +305,13 @@ fn default_bridge_gives_an_address_a_route_and_cleans_up() {
         "busybox",
         "sh",
         "-c",
-        "ip -4 route; ip -4 -o addr show eth0; cat /etc/resolv.conf",
+        "ip -4 route; ip -4 -o addr show eth0; cat /etc/resolv.conf; ip -o link show lo",
     ]);
     assert!(out.contains("default via "), "{out}");
+    assert!(
+        out.contains("lo: <LOOPBACK,UP"),
+        "loopback up beside eth0: {out}"
+    );
     assert!(out.contains("eth0"), "{out}");
     assert!(
         !out.contains("127.0.0.11"),

@@ -12,7 +12,7 @@ fn namespaces_hostname_and_pid_one() {
         return;
     }
     let rt = Runtime::new();
-    let mut b = Bundle::busybox(&["sh", "-c", "echo $$; hostname; cat /proc/sys/kernel/domainname; for n in uts net mnt ipc cgroup; do readlink /proc/self/ns/$n; done"]);
+    let mut b = Bundle::busybox(&["sh", "-c", "echo $$; hostname; cat /proc/sys/kernel/domainname; for n in uts net mnt ipc cgroup; do readlink /proc/self/ns/$n; done; ip -o link show lo"]);
     b.spec["hostname"] = json!("box1");
     b.spec["domainname"] = json!("example.test");
     let out = run_ok(&rt, &b, "ns");
@@ -20,7 +20,10 @@ fn namespaces_hostname_and_pid_one() {
     assert_eq!(lines[0], "1", "the program is pid 1");
     assert_eq!(lines[1], "box1");
     assert_eq!(lines[2], "example.test");
-    for (line, kind) in lines[3..]
+    // A new network namespace has its loopback up, as with runc.
+    let lo = lines[8];
+    assert!(lo.contains("<LOOPBACK,UP"), "lo is down: {lo}");
+    for (line, kind) in lines[3..8]
         .iter()
         .zip(["uts", "net", "mnt", "ipc", "cgroup"])
     {
@@ -59,7 +62,7 @@ fn user_namespace_maps_root_to_an_unprivileged_range() {
     let mut b = Bundle::busybox(&[
         "sh",
         "-c",
-        "cat /proc/self/uid_map /proc/self/gid_map; id -u; touch /tmp/x && stat -c %u /tmp/x",
+        "cat /proc/self/uid_map /proc/self/gid_map; id -u; touch /tmp/x && stat -c %u /tmp/x; ip -o link show lo",
     ]);
     b.spec["linux"]["namespaces"]
         .as_array_mut()
@@ -84,6 +87,11 @@ fn user_namespace_maps_root_to_an_unprivileged_range() {
     assert_eq!(words[1], vec!["0", "100000", "65536"]);
     assert_eq!(words[2], vec!["0"]);
     assert_eq!(words[3], vec!["0"], "a file made by root inside");
+    assert!(
+        words[4].contains(&"<LOOPBACK,UP,LOWER_UP>"),
+        "lo is up in a network namespace of the user namespace: {:?}",
+        words[4]
+    );
     use std::os::unix::fs::MetadataExt;
     assert_eq!(
         std::fs::metadata(b.rootfs().join("tmp/x")).unwrap().uid(),

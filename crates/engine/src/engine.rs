@@ -10,7 +10,7 @@ use berth_runtime::{RootMount, StateRoot};
 use nix::sys::signal::Signal;
 
 use crate::attach::{self, AttachOptions, Session};
-use crate::config::{MountConfig, RunConfig};
+use crate::config::{MountConfig, NetworkMode, RunConfig};
 use crate::error::{Error, Result};
 use crate::monitor::{self, MonitorHandle};
 use crate::paths::Paths;
@@ -466,8 +466,11 @@ impl Engine {
         if let Ok(c) = berth_runtime::Container::load(&self.runtime_root(), &rec.id) {
             let _ = c.delete(true);
         }
-        // A monitor killed before it could release them leaves endpoints behind.
-        self.release_networks(&rec.id, false);
+        // A monitor killed before it could release them leaves endpoints behind (only a
+        // container on networks can have any).
+        if matches!(rec.config.network, NetworkMode::Networks(_)) {
+            self.release_networks(&rec.id, false);
+        }
         let bundle = self.paths.bundle(&rec.id);
         let _ = std::fs::remove_dir_all(&bundle);
         self.containers.remove(rec)?;

@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 
 use crate::attach::{self, AttachOptions, FromMonitor, Session, ToMonitor};
-use crate::config::RestartPolicy;
+use crate::config::{NetworkMode, RestartPolicy};
 use crate::error::{Error, Result};
 use crate::logs::{LogPolicy, LogWriter};
 use crate::paths::Paths;
@@ -300,7 +300,11 @@ impl Monitor {
         let rec = engine.containers.load(id)?;
         let attached = engine.reserve_networks(&rec)?;
         // Endpoints go back on every way out of this run, after the container is gone.
-        let _release = ReleaseNetworks { engine, id };
+        let _release = ReleaseNetworks {
+            engine,
+            id,
+            networked: matches!(rec.config.network, NetworkMode::Networks(_)),
+        };
         let prepared = engine.prepare_bundle(&rec, &attached)?;
         let tty = rec.config.tty;
         let log_policy = LogPolicy::from_opts(
@@ -467,11 +471,16 @@ impl Monitor {
 struct ReleaseNetworks<'a> {
     engine: &'a Engine,
     id: &'a str,
+    /// Only a container on networks can hold endpoints (other modes cannot join any): the
+    /// others skip a walk of the network store under its lock.
+    networked: bool,
 }
 
 impl Drop for ReleaseNetworks<'_> {
     fn drop(&mut self) {
-        self.engine.release_networks(self.id, true);
+        if self.networked {
+            self.engine.release_networks(self.id, true);
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The engine's side of networking. Before a container's bundle is written its addresses and
 //! host ports are reserved (so /etc/hosts can name them); between the runtime's create and
-//! start the links go into its namespace, loopback comes up and, on user-defined networks, the
-//! embedded DNS resolver starts; after it exits (or when it is removed, or found dead) its
+//! start the links go into its namespace (loopback is up already: the runtime's init brings it
+//! up) and, on user-defined networks, the embedded DNS resolver starts; after it exits (or when it is removed, or found dead) its
 //! endpoints are released. `berth-network` does the work; this module decides what to ask.
 
 use std::os::fd::{AsFd, OwnedFd};
@@ -132,8 +132,9 @@ impl Engine {
         })
     }
 
-    /// After the runtime's create, before start: loopback up, the veth pairs into the
-    /// container's namespace, and the DNS resolver's sockets. Every container with networks
+    /// After the runtime's create, before start: the veth pairs into the container's
+    /// namespace, and the DNS resolver's sockets (loopback is already up: the runtime brings
+    /// it up in every network namespace it makes, as runc does). Every container with networks
     /// of its own gets them, also one only on the default bridge (whose resolv.conf names the
     /// host's resolvers): it may join a user-defined network later, and then it needs the
     /// resolver already running, as the monitor is the only process that can serve it.
@@ -143,20 +144,14 @@ impl Engine {
         attached: &[Attached],
         pid: i32,
     ) -> Result<Option<DnsSockets>> {
-        if !rec.config.network.own_namespace() {
+        // `--network none`: nothing to add to the namespace.
+        if !matches!(rec.config.network, NetworkMode::Networks(_)) {
             return Ok(None);
         }
         let ns = open_netns(pid)?;
-        let mut nl = berth_network::netlink::Netlink::in_netns(ns.as_fd())
-            .map_err(|e| Error::Other(format!("configuring the container's network: {e}")))?;
-        nl.run(vec![berth_network::netlink::set_up_by_name("lo")])
-            .map_err(|e| Error::Other(format!("configuring the container's network: {e}")))?;
         for (i, a) in attached.iter().enumerate() {
             self.networks
                 .plumb(&a.network, &a.endpoint, ns.as_fd(), i == 0)?;
-        }
-        if !matches!(rec.config.network, NetworkMode::Networks(_)) {
-            return Ok(None);
         }
         let socks = berth_network::dns::bind_in(ns.as_fd())
             .map_err(|e| Error::Other(format!("starting the container's DNS resolver: {e}")))?;

@@ -1,6 +1,9 @@
 //! Containers as records on disk: `<root>/containers/<id>/container.json` (versioned, written
 //! atomically) and the name index `<root>/names/<name>` (a symlink to the id: creating it is
-//! the atomic step that decides which of two `run --name x` wins).
+//! the atomic step that decides which of two `run --name x` wins). The link holds the id in
+//! base64url (43 bytes): a 64-byte target does not fit in an ext4 inode, and a link with a
+//! block of its own costs a block allocation to make and a discard to delete. Links to the
+//! hex id, as older berths made them, are read the same.
 //!
 //! Every change goes through [`Containers::update`], which holds the container's lock while it
 //! reads, changes and writes the record, so the CLI and the monitor never lose each other's
@@ -134,12 +137,10 @@ impl Containers {
     /// Records a new container: claims its name (failing if taken) and writes its record.
     pub fn create(&self, rec: &ContainerRecord) -> Result<()> {
         let link = self.paths.names().join(&rec.name);
-        match std::os::unix::fs::symlink(&rec.id, &link) {
+        match std::os::unix::fs::symlink(link_target(&rec.id), &link) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let owner = fs::read_link(&link)
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default();
+                let owner = read_name(&link).unwrap_or_default();
                 return Err(Error::Conflict(format!(
                     "The container name \"/{}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name.",
                     rec.name
@@ -224,8 +225,8 @@ impl Containers {
             return Ok(name.to_string());
         }
         if valid_name(name) {
-            if let Ok(target) = fs::read_link(self.paths.names().join(name)) {
-                return Ok(target.display().to_string());
+            if let Some(id) = read_name(&self.paths.names().join(name)) {
+                return Ok(id);
             }
         }
         if name.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -283,7 +284,7 @@ impl Containers {
         let _lock = self.lock(id)?;
         let mut rec = self.load(id)?;
         let link = self.paths.names().join(new_name);
-        std::os::unix::fs::symlink(id, &link).map_err(|e| match e.kind() {
+        std::os::unix::fs::symlink(link_target(id), &link).map_err(|e| match e.kind() {
             io::ErrorKind::AlreadyExists => Error::Conflict(format!(
                 "Error when allocating new name: The container name \"/{new_name}\" is already in use"
             )),
@@ -298,7 +299,7 @@ impl Containers {
     /// Deletes the record, its directory and its name.
     pub fn remove(&self, rec: &ContainerRecord) -> Result<()> {
         let link = self.paths.names().join(&rec.name);
-        if fs::read_link(&link).is_ok_and(|t| t == Path::new(&rec.id)) {
+        if read_name(&link).is_some_and(|t| t == rec.id) {
             let _ = fs::remove_file(&link);
         }
         let dir = self.dir(&rec.id);
@@ -312,9 +313,93 @@ impl Containers {
     }
 }
 
+const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// What a name link points to: the 32 bytes of a hex id in base64url without padding (43
+/// bytes, an inline symlink); anything else as it is.
+fn link_target(id: &str) -> String {
+    let Some(bytes) = hex_bytes(id) else {
+        return id.to_string();
+    };
+    let mut out = String::with_capacity(43);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(BASE64URL[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// The id a name link names: base64url links decoded, older hex ones as they are.
+fn read_name(link: &Path) -> Option<String> {
+    let target = fs::read_link(link).ok()?;
+    let target = target.to_str()?;
+    if target.len() != 43 {
+        return Some(target.to_string());
+    }
+    let mut bits = 0u32;
+    let mut have = 0;
+    let mut id = String::with_capacity(64);
+    for c in target.bytes() {
+        let v = BASE64URL.iter().position(|&b| b == c)? as u32;
+        bits = bits << 6 | v;
+        have += 6;
+        if have >= 8 {
+            have -= 8;
+            id.push_str(&format!("{:02x}", (bits >> have) & 0xff));
+        }
+    }
+    Some(id)
+}
+
+fn hex_bytes(id: &str) -> Option<Vec<u8>> {
+    if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..32)
+        .map(|i| u8::from_str_radix(&id[2 * i..2 * i + 2], 16).ok())
+        .collect()
+}
+
 /// Docker's container name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
 pub fn valid_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     matches!(bytes.next(), Some(b) if b.is_ascii_alphanumeric())
         && bytes.all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "f3a9c1e2b4d6087f9e1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6ff0";
+
+    #[test]
+    fn name_links_fit_an_inode_and_name_the_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = link_target(ID);
+        assert_eq!(target.len(), 43);
+        assert!(target.bytes().all(|b| BASE64URL.contains(&b)));
+        let link = dir.path().join("web");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert_eq!(read_name(&link).as_deref(), Some(ID));
+        // Every byte value survives, at every position of a 3-byte group.
+        let all: String = (0..32u8).map(|i| format!("{:02x}", i * 8 + 7)).collect();
+        std::os::unix::fs::symlink(link_target(&all), dir.path().join("all")).unwrap();
+        assert_eq!(read_name(&dir.path().join("all")), Some(all));
+    }
+
+    #[test]
+    fn old_hex_name_links_still_resolve() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path().join("root"), dir.path().join("run"));
+        let containers = Containers::new(&paths).unwrap();
+        std::os::unix::fs::symlink(ID, paths.names().join("old")).unwrap();
+        assert_eq!(containers.resolve("old").unwrap(), ID);
+        assert_eq!(read_name(&paths.names().join("old")).as_deref(), Some(ID));
+    }
 }

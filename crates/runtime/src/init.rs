@@ -130,6 +130,9 @@ fn first_child(s: &ChildSetup<'_>) -> Result<Infallible> {
     if s.ns.creates(LinuxNamespaceType::Time) {
         write_time_offsets(s.spec)?;
     }
+    if s.ns.creates(LinuxNamespaceType::Network) {
+        crate::namespaces::loopback_up()?;
+    }
     if s.ns.needs_fork() {
         // CLONE_PARENT: the runtime, not this short-lived child, is the init's parent.
         // SAFETY: single-threaded child.

@@ -121,6 +121,40 @@ impl NamespacePlan {
     }
 }
 
+/// In a network namespace the container just made: `lo` up, as runc does for a new one (its
+/// `loopback` network), so 127.0.0.1 answers before the program starts. Two ioctls on a
+/// datagram socket: no netlink round trip, no helper thread in the caller.
+pub fn loopback_up() -> Result<()> {
+    let ctx = || "bringing up the loopback interface".to_string();
+    // SAFETY: socket(2) with constant arguments; the descriptor is owned right away.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error()).ctx(ctx);
+    }
+    // SAFETY: a fresh descriptor nobody else owns.
+    let sock = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
+    // SAFETY: an all-zero ifreq is valid; the name is NUL-terminated by the zeroes after it.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"lo") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: both ioctls read and write the ifreq given, which lives across the calls.
+    unsafe {
+        if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) != 0 {
+            return Err(std::io::Error::last_os_error()).ctx(ctx);
+        }
+        if req.ifr_ifru.ifru_flags & libc::IFF_UP as libc::c_short != 0 {
+            return Ok(());
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(fd, libc::SIOCSIFFLAGS, &req) != 0 {
+            return Err(std::io::Error::last_os_error()).ctx(ctx);
+        }
+    }
+    Ok(())
+}
+
 fn open_ns(path: &Path, t: LinuxNamespaceType) -> Result<OwnedFd> {
     let fd = nix::fcntl::open(
         path,
