@@ -77,6 +77,22 @@ fn http_at(addr: std::net::SocketAddr) -> std::io::Result<String> {
     Ok(body)
 }
 
+/// Skips (with a note) on a host where IPv6 is switched off.
+fn ipv6_disabled() -> bool {
+    let off = std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6")
+        .is_ok_and(|v| v.trim() == "1");
+    if off {
+        eprintln!("skipped: IPv6 is disabled on this host");
+    }
+    off
+}
+
+fn create_dual_stack(e: &TestEngine, v4: &str, v6: &str, name: &str) {
+    e.ok(&[
+        "network", "create", "--ipv6", "--subnet", v4, "--subnet", v6, name,
+    ]);
+}
+
 #[test]
 fn containers_on_a_user_network_reach_each_other_by_name() {
     if common::skip() {
@@ -891,36 +907,12 @@ fn a_container_that_joins_a_user_network_later_resolves_names() {
 
 #[test]
 fn a_dual_stack_network_gives_v6_addresses_routes_and_names() {
-    if common::skip() {
-        return;
-    }
-    if std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6")
-        .is_ok_and(|v| v.trim() == "1")
-    {
-        eprintln!("skipped: IPv6 is disabled on this host");
+    if common::skip() || ipv6_disabled() {
         return;
     }
     let e = TestEngine::with_busybox();
-    e.ok(&[
-        "network",
-        "create",
-        "--ipv6",
-        "--subnet",
-        "10.213.24.0/24",
-        "--subnet",
-        "fd42:b3e7:24::/64",
-        "dual",
-    ]);
-    e.ok(&[
-        "network",
-        "create",
-        "--ipv6",
-        "--subnet",
-        "10.213.25.0/24",
-        "--subnet",
-        "fd42:b3e7:25::/64",
-        "dual2",
-    ]);
+    create_dual_stack(&e, "10.213.24.0/24", "fd42:b3e7:24::/64", "dual");
+    create_dual_stack(&e, "10.213.25.0/24", "fd42:b3e7:25::/64", "dual2");
     let doc: serde_json::Value =
         serde_json::from_str(&e.ok(&["network", "inspect", "dual"])).unwrap();
     assert_eq!(doc[0]["EnableIPv6"], true);
@@ -1150,27 +1142,12 @@ impl Drop for HostV6 {
 
 #[test]
 fn a_port_published_from_a_dual_stack_network_answers_on_v6() {
-    if common::skip() {
-        return;
-    }
-    if std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6")
-        .is_ok_and(|v| v.trim() == "1")
-    {
-        eprintln!("skipped: IPv6 is disabled on this host");
+    if common::skip() || ipv6_disabled() {
         return;
     }
     let e = TestEngine::with_busybox();
     let host = HostV6::new("fd42:b3e7:ff72::1/128");
-    e.ok(&[
-        "network",
-        "create",
-        "--ipv6",
-        "--subnet",
-        "10.213.72.0/24",
-        "--subnet",
-        "fd42:b3e7:72::/64",
-        "pub6",
-    ]);
+    create_dual_stack(&e, "10.213.72.0/24", "fd42:b3e7:72::/64", "pub6");
     web(
         &e,
         "web6",
@@ -1227,26 +1204,11 @@ fn a_port_published_from_a_dual_stack_network_answers_on_v6() {
 
 #[test]
 fn a_fixed_v6_address_is_given_or_refused_clearly() {
-    if common::skip() {
-        return;
-    }
-    if std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6")
-        .is_ok_and(|v| v.trim() == "1")
-    {
-        eprintln!("skipped: IPv6 is disabled on this host");
+    if common::skip() || ipv6_disabled() {
         return;
     }
     let e = TestEngine::with_busybox();
-    e.ok(&[
-        "network",
-        "create",
-        "--ipv6",
-        "--subnet",
-        "10.213.73.0/24",
-        "--subnet",
-        "fd42:b3e7:73::/64",
-        "fixed6",
-    ]);
+    create_dual_stack(&e, "10.213.73.0/24", "fd42:b3e7:73::/64", "fixed6");
     e.ok(&["network", "create", "--subnet", "10.213.74.0/24", "only4"]);
     let sleeper = |name: &str, extra: &[&str]| {
         let mut args = vec!["run", "-d", "--name", name];
