@@ -12,11 +12,19 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use crate::cgroup::Cgroup;
 use crate::error::{Error, Result};
 use crate::layout::Version;
+
+/// Which `tasks` file refused the calling process, and why.
+#[derive(Debug)]
+pub struct JoinFailure {
+    at: usize,
+    pub err: io::Error,
+}
 
 /// Descriptors for joining one cgroup from a forked child.
 #[derive(Debug)]
@@ -31,28 +39,31 @@ impl Cgroup {
     /// Opens the cgroup for [`Joiner::join_self`] and `CLONE_INTO_CGROUP`. The cgroup must
     /// exist ([`Cgroup::create`]).
     pub fn joiner(&self) -> Result<Joiner> {
-        let open = |path: PathBuf, flags: libc::c_int| -> Result<(PathBuf, OwnedFd)> {
-            let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
-                .expect("cgroup paths have no NUL byte");
-            // SAFETY: a NUL-terminated path; the returned descriptor is owned below.
-            let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC) };
-            if fd < 0 {
-                return Err(Error::Write {
-                    path,
-                    value: "0".into(),
-                    err: io::Error::last_os_error(),
-                });
-            }
-            // SAFETY: a descriptor just returned by open.
-            Ok((path, unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }))
+        let open = |path: PathBuf, opts: &mut std::fs::OpenOptions| {
+            opts.open(&path).map(|f| (path, OwnedFd::from(f)))
         };
         let mut tasks = Vec::new();
         let mut unified = None;
         for h in &self.hierarchies {
             match h.version {
-                Version::V1 => tasks.push(open(h.dir.join("tasks"), libc::O_WRONLY)?),
+                Version::V1 => {
+                    let path = h.dir.join("tasks");
+                    let opened = open(path.clone(), std::fs::OpenOptions::new().write(true));
+                    tasks.push(opened.map_err(|err| Error::Write {
+                        path,
+                        value: "0".into(),
+                        err,
+                    })?);
+                }
                 Version::V2 => {
-                    unified = Some(open(h.dir.clone(), libc::O_PATH | libc::O_DIRECTORY)?)
+                    let path = h.dir.clone();
+                    let opened = open(
+                        path.clone(),
+                        std::fs::OpenOptions::new()
+                            .read(true)
+                            .custom_flags(libc::O_PATH | libc::O_DIRECTORY),
+                    );
+                    unified = Some(opened.map_err(|err| Error::Read { path, err })?);
                 }
             }
         }
@@ -67,24 +78,27 @@ impl Joiner {
     }
 
     /// Moves the calling process into every v1 hierarchy. Only sound in a single-threaded
-    /// process (a forked child): it moves the calling thread. Makes no allocation on success.
-    pub fn join_self(&self) -> io::Result<()> {
-        for (_, fd) in &self.tasks {
-            // SAFETY: writing two bytes from a static buffer to an owned descriptor.
+    /// process (a forked child): it moves the calling thread. Allocates nothing; a failure
+    /// says which file refused ([`Joiner::describe`] names it).
+    pub fn join_self(&self) -> Result<(), JoinFailure> {
+        for (at, (_, fd)) in self.tasks.iter().enumerate() {
+            // SAFETY: writing one byte from a static buffer to an owned descriptor.
             let n = unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) };
             if n != 1 {
-                return Err(io::Error::last_os_error());
+                return Err(JoinFailure {
+                    at,
+                    err: io::Error::last_os_error(),
+                });
             }
         }
         Ok(())
     }
 
-    /// The path of the first `tasks` file, to name in an error from [`Joiner::join_self`].
-    pub fn describe(&self) -> String {
-        match self.tasks.first() {
-            Some((p, _)) => p.display().to_string(),
-            None => "no v1 hierarchy".into(),
-        }
+    /// The `tasks` file a [`JoinFailure`] is about.
+    pub fn describe(&self, failure: &JoinFailure) -> String {
+        self.tasks
+            .get(failure.at)
+            .map_or_else(String::new, |(p, _)| p.display().to_string())
     }
 
     /// Fallback when the child could not be cloned into the v2 cgroup: moves `pid` there with a

@@ -25,7 +25,7 @@ mod v2;
 
 pub use cgroup::Cgroup;
 pub use error::{Error, Result};
-pub use join::Joiner;
+pub use join::{JoinFailure, Joiner};
 pub use layout::{host_mountinfo, Layout, Version};
 pub use stats::{
     BlkioEntry, BlkioStats, CpuStats, HugetlbStats, MemoryStats, PidsStats, Stats, Throttling,

@@ -270,3 +270,78 @@ fn a_missing_file_error_names_path_and_value() {
     // Whichever check fires, the message names what was refused.
     assert!(err.to_string().contains("pids.nonexistent"), "{err}");
 }
+
+/// Forks a child that joins `cg` through a [`berth_cgroups::Joiner`] and reports the result
+/// (an error as "message | file"); returns its pid (waiting in `pause`: the caller reaps it).
+fn fork_and_join(cg: &Cgroup) -> (i32, Result<(), String>) {
+    use std::io::{Read, Write};
+    use std::os::fd::FromRawFd;
+    let joiner = cg.joiner().unwrap();
+    let mut fds = [0; 2];
+    // SAFETY: a fresh pipe; glibc's fork leaves malloc usable in the child.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let mut w = unsafe { std::fs::File::from_raw_fd(fds[1]) };
+        let report = match joiner.join_self() {
+            Ok(()) => "ok".to_string(),
+            Err(f) => format!("{} | {}", f.err, joiner.describe(&f)),
+        };
+        let _ = w.write_all(report.as_bytes());
+        drop(w);
+        unsafe {
+            libc::pause();
+            libc::_exit(0);
+        }
+    }
+    unsafe { libc::close(fds[1]) };
+    let mut report = String::new();
+    unsafe { std::fs::File::from_raw_fd(fds[0]) }
+        .read_to_string(&mut report)
+        .unwrap();
+    (pid, if report == "ok" { Ok(()) } else { Err(report) })
+}
+
+fn reap(pid: i32) {
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+}
+
+#[test]
+fn a_forked_child_joins_every_v1_hierarchy_by_itself() {
+    let test = "a_forked_child_joins_every_v1_hierarchy_by_itself";
+    let Some(layout) = host(test, &[]) else {
+        return;
+    };
+    let t = TestCgroup::new(&layout);
+    let (pid, res) = fork_and_join(&t.cg);
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    reap(pid);
+    res.unwrap();
+    // Every v1 line (hierarchy id > 0) ends in the test cgroup; v2 is joined by clone3 instead.
+    for line in cgroups.lines().filter(|l| !l.starts_with("0::")) {
+        assert!(line.ends_with(&t.path), "not joined: {line}\n{cgroups}");
+    }
+}
+
+#[test]
+fn a_refused_join_names_the_tasks_file() {
+    let test = "a_refused_join_names_the_tasks_file";
+    let Some(layout) = host(test, &["cpuset"]) else {
+        return;
+    };
+    if version_of(&layout, "cpuset") != Some(Version::V1) {
+        return skip(test, "cpuset is not a v1 controller here");
+    }
+    let t = TestCgroup::new(&layout);
+    // An empty v1 cpuset accepts no task: the kernel answers ENOSPC.
+    std::fs::write(t.file("cpuset", "cpuset.cpus"), "\n").unwrap();
+    let (pid, res) = fork_and_join(&t.cg);
+    reap(pid);
+    let err = res.unwrap_err();
+    assert!(err.contains("No space left on device"), "{err}");
+    let file = t.file("cpuset", "tasks");
+    assert!(err.ends_with(&format!("| {}", file.display())), "{err}");
+}

@@ -106,8 +106,10 @@ fn child_main(s: &ChildSetup<'_>) -> ! {
 fn first_child(s: &ChildSetup<'_>) -> Result<Infallible> {
     // Before any namespace is entered: a user namespace would take the right to write there.
     if let Some(j) = s.cgroup {
-        j.join_self()
-            .ctx(|| format!("joining the container's cgroup ({})", j.describe()))?;
+        if let Err(f) = j.join_self() {
+            let file = j.describe(&f);
+            return Err(f.err).ctx(|| format!("joining the container's cgroup ({file})"));
+        }
     }
     s.chan
         .expect(&Message::Go)
