@@ -41,7 +41,7 @@ for k in AnonPages Slab PageTables KernelStack; do
     parts="$parts $k $(( ($(avail "$m1" $k) - $(avail "$m0" $k)) / n )) KiB,"
 done
 pss_kb=0
-for p in $(pgrep -f "^berth-monitor $dir/root" || true); do
+for p in $(pgrep -f "^berth-monitor .*$dir/root" || true); do
     pss_kb=$((pss_kb + $(awk '/^Pss:/{print $2}' /proc/$p/smaps_rollup)))
     for c in $(cat /proc/$p/task/*/children 2>/dev/null); do
         pss_kb=$((pss_kb + $(awk '/^Pss:/{print $2}' /proc/$c/smaps_rollup 2>/dev/null || echo 0)))
@@ -58,7 +58,7 @@ for id in $ids; do
         if [ -d "$h/berth-$id" ]; then left_cgroups=$((left_cgroups + 1)); fi
     done
 done
-left_monitors=$(pgrep -f "^berth-monitor $dir/root" | wc -l || true)
+left_monitors=$(pgrep -f "^berth-monitor .*$dir/root" | wc -l || true)
 echo "# $(date -u +%F) $(uname -r) $(nproc) CPUs, $(awk '/MemTotal/{print int($2/1024)}' /proc/meminfo) MiB"
 awk -v n="$n" -v r="$running" -v s="$start" -v e="$end" -v b="$before" -v a="$after" -v p="$pss_kb" \
     -v rs="$rm_start" -v re="$rm_end" 'BEGIN {

@@ -476,18 +476,7 @@ fn a_killed_monitor_leaves_a_running_container_that_can_be_removed() {
     e.ok(&["run", "-d", "-it", "--name", "lone", "busybox", "sh"]);
     let v = e.inspect("lone");
     let id = v["Id"].as_str().unwrap().to_string();
-    let record: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            e.root
-                .path()
-                .join("containers")
-                .join(&id)
-                .join("container.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let monitor = record["state"]["monitor_pid"].as_i64().unwrap() as i32;
+    let monitor = e.monitor_pid("lone");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(monitor),
         nix::sys::signal::Signal::SIGKILL,

@@ -1,7 +1,8 @@
 //! Attaching to a container: the protocol between a client (the CLI's `run`, `start -a`,
 //! `attach`) and the container's monitor, the client's end of it, and detach keys.
 //!
-//! A client talks to the monitor over a SOCK_SEQPACKET unix socket, one JSON message per packet:
+//! A client talks to the monitor over a SOCK_SEQPACKET unix socket, one message per packet
+//! (`berth_relay::wire` has the messages and their encoding, shared with the relay program):
 //! the socket pair the monitor was started with (`run`, `start -a`), or the monitor's attach
 //! socket in the container's run directory (`attach`). Its first message, [`ToMonitor::Attach`],
 //! carries the client's own stdin/stdout/stderr as SCM_RIGHTS: the monitor reads and writes the
@@ -12,15 +13,10 @@
 //! runs on.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use nix::sys::socket::{
-    recvmsg, sendmsg, socket, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType, UnixAddr,
-};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType, UnixAddr};
 
 use crate::error::{Error, Result};
 
@@ -28,91 +24,10 @@ use crate::error::{Error, Result};
 pub const DEFAULT_DETACH_KEYS: &str = "ctrl-p,ctrl-q";
 /// The monitor's attach socket, in the container's run directory.
 pub const SOCKET_NAME: &str = "attach.sock";
-/// The most descriptors one message carries (stdin, stdout, stderr).
-const MAX_FDS: usize = 3;
 
-/// What a client asks of the monitor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ToMonitor {
-    /// Relay the container's stdio to the descriptors sent with this message, in the order
-    /// stdin, stdout, stderr, each only if its flag is set.
-    Attach(AttachRequest),
-    /// The client's terminal changed size: resize the container's.
-    Resize { rows: u16, cols: u16 },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AttachRequest {
-    pub stdin: bool,
-    pub stdout: bool,
-    pub stderr: bool,
-    /// The key sequence that ends this attachment (bytes, already parsed).
-    pub detach_keys: Vec<u8>,
-    /// End-of-file on this client's stdin closes the container's (Docker's StdinOnce: the
-    /// client that started the container with `-i`).
-    pub close_stdin_on_eof: bool,
-    /// The client's terminal size, given to the container's pty when it attaches.
-    pub size: Option<(u16, u16)>,
-}
-
-/// What the monitor tells a client.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum FromMonitor {
-    /// The container runs (to the client that started it).
-    Started { pid: i32 },
-    /// The container could not be started; `code` is Docker's exit code for it.
-    Failed { message: String, code: i32 },
-    /// The client's descriptors are being relayed.
-    Attached,
-    /// The client typed its detach keys: it is let go, the container runs on.
-    Detached,
-    /// The container exited (and, with `--rm`, has been removed).
-    Exited { code: i32 },
-}
-
-/// Sends one message with descriptors attached.
-pub(crate) fn send<T: Serialize>(sock: RawFd, msg: &T, fds: &[RawFd]) -> io::Result<()> {
-    let buf = serde_json::to_vec(msg).map_err(io::Error::other)?;
-    let iov = [io::IoSlice::new(&buf)];
-    let cmsg = [ControlMessage::ScmRights(fds)];
-    let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &cmsg };
-    loop {
-        match sendmsg::<()>(sock, &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-            Ok(_) => return Ok(()),
-        }
-    }
-}
-
-/// The next message and the descriptors sent with it; `None` when the peer has closed.
-pub(crate) fn recv<T: DeserializeOwned>(sock: RawFd) -> io::Result<Option<(T, Vec<OwnedFd>)>> {
-    let mut buf = vec![0u8; 8192];
-    let (n, fds) = loop {
-        let mut iov = [io::IoSliceMut::new(&mut buf)];
-        let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
-        match recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-            Ok(msg) => {
-                let mut fds = Vec::new();
-                for c in msg.cmsgs()? {
-                    if let ControlMessageOwned::ScmRights(raw) = c {
-                        // SAFETY: the kernel installed these descriptors for us.
-                        fds.extend(raw.iter().map(|&f| unsafe { OwnedFd::from_raw_fd(f) }));
-                    }
-                }
-                break (msg.bytes, fds);
-            }
-        }
-    };
-    if n == 0 {
-        return Ok(None);
-    }
-    serde_json::from_slice(&buf[..n])
-        .map(|m| Some((m, fds)))
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-}
+pub use berth_relay::escape::EscapeScanner;
+pub(crate) use berth_relay::wire::{recv, send};
+pub use berth_relay::wire::{AttachRequest, FromMonitor, ToMonitor};
 
 /// A new SOCK_SEQPACKET unix socket, close-on-exec.
 pub(crate) fn seqpacket() -> io::Result<OwnedFd> {
@@ -225,9 +140,8 @@ impl Session {
     /// The next message from the monitor; `None` when it has gone.
     pub fn next(&self) -> Result<Option<FromMonitor>> {
         match recv::<FromMonitor>(self.sock.as_raw_fd()) {
+            // `None` also when the monitor was killed with our message unread.
             Ok(m) => Ok(m.map(|(m, _)| m)),
-            // The monitor was killed with our message unread.
-            Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => Ok(None),
             Err(e) => Err(Error::Other(format!(
                 "reading from the container monitor: {e}"
             ))),
@@ -353,44 +267,6 @@ impl DetachKeys {
 
     pub fn bytes(&self) -> &[u8] {
         &self.0
-    }
-}
-
-/// Watches one client's input for its detach keys. A partial match is held back until the
-/// next byte decides: the rest of the sequence detaches (and is never sent), anything else
-/// releases what was held.
-#[derive(Debug, Clone)]
-pub struct EscapeScanner {
-    keys: Vec<u8>,
-    /// The input that matches the start of the keys so far.
-    held: Vec<u8>,
-}
-
-impl EscapeScanner {
-    pub fn new(keys: &[u8]) -> Self {
-        Self {
-            keys: keys.to_vec(),
-            held: Vec::new(),
-        }
-    }
-
-    /// Appends to `out` what `input` lets through; true when the detach keys were typed.
-    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
-        if self.keys.is_empty() {
-            out.extend_from_slice(input);
-            return false;
-        }
-        for &b in input {
-            self.held.push(b);
-            while !self.keys.starts_with(&self.held) {
-                out.push(self.held.remove(0));
-            }
-            if self.held == self.keys {
-                self.held.clear();
-                return true;
-            }
-        }
-        false
     }
 }
 

@@ -39,19 +39,30 @@ pub fn install(paths: &Paths) -> Result<PathBuf> {
     if std::fs::read(&path).is_ok_and(|b| b == BINARY) {
         return Ok(path);
     }
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    write_program(&dir, &path, BINARY)?;
+    Ok(path)
+}
+
+/// Writes an embedded program to `path` in `dir` (mode 0555): a temporary file renamed into
+/// place, so the path holds a whole program or none, and processes running an older copy keep
+/// theirs.
+pub(crate) fn write_program(
+    dir: &std::path::Path,
+    path: &std::path::Path,
+    bytes: &[u8],
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut tmp = tempfile::Builder::new()
-        .prefix(".docker-init-")
-        .tempfile_in(&dir)
-        .map_err(|e| Error::io(&dir, e))?;
-    let io = |e| Error::io(&path, e);
-    tmp.write_all(BINARY).map_err(io)?;
+        .prefix(".program-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    let io = |e| Error::io(path, e);
+    tmp.write_all(bytes).map_err(io)?;
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(0o555))
         .map_err(io)?;
-    // Renamed over the old copy: containers running on it keep theirs.
-    tmp.persist(&path).map_err(|e| io(e.error))?;
-    Ok(path)
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
 }
 
 /// The path to bind the init from in containers this monitor starts: the installed copy seen

@@ -1,10 +1,10 @@
 //! A container's log: Docker's `json-file` format, written by the per-container monitor and read
 //! by `berth logs`.
 //!
-//! Owns: the on-disk format (one JSON object per line, byte for byte what Docker writes, so
-//! tools that read Docker's `*-json.log` files read ours), size-based rotation into `path.1`,
-//! `path.2`..., and reading back with `--tail`, `--since`, `--until` and `--follow`, also across a
-//! rotation that happens while following.
+//! Owns: reading the log back with `--tail`, `--since`, `--until` and `--follow`, also across a
+//! rotation that happens while following. The writer (the on-disk format, byte for byte what
+//! Docker writes, and size-based rotation into `path.1`, `path.2`...) is `berth_relay::log`,
+//! as the monitor's relay runs it without this crate.
 //!
 //! Must not know: where the log lives (the caller passes the path) or how the container runs;
 //! the writer is fed bytes and a clock, the reader is told whether the writer is still alive.
@@ -17,33 +17,15 @@ mod json;
 mod reader;
 mod since;
 mod waiter;
-mod writer;
 
 #[cfg(test)]
 mod tests;
 
 use std::time::SystemTime;
 
+pub use berth_relay::log::{LogOptError, LogPolicy, LogWriter, Stream, MAX_LINE};
 pub use reader::{read_logs, ReadOptions};
 pub use since::parse_since;
-pub use writer::{LogOptError, LogPolicy, LogWriter, MAX_LINE};
-
-/// Which of the container's output pipes a line came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Stream {
-    Stdout,
-    Stderr,
-}
-
-impl Stream {
-    /// The name Docker stores in the `stream` field.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stream::Stdout => "stdout",
-            Stream::Stderr => "stderr",
-        }
-    }
-}
 
 /// One line of the log as read back.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,10 +9,18 @@
 //! hears `Started` or `Failed` there ([`crate::attach`] has the protocol). An attached start
 //! (foreground `run`, `start -a`) first sends its own stdin/stdout/stderr over that pair, so it
 //! is the first attached client. Later clients (`berth attach`) connect to the monitor's attach
-//! socket, `attach.sock` in the container's run directory. The relay (`relay.rs`) fans the
-//! container's output out to the log and every client and feeds it every client's input.
+//! socket, `attach.sock` in the container's run directory. The relay (`berth_relay::relay`)
+//! fans the container's output out to the log and every client and feeds it every client's
+//! input.
+//!
+//! Once the container runs, the monitor hands everything over to the small relay program
+//! ([`handover`]) and execs it: a running container then costs ~150 KiB of monitor instead of
+//! ~800 KiB. The relay execs `berth-monitor ROOT RUNROOT ID resume code=N ...` when the
+//! container has exited, and the monitor goes on where it left off (records the exit, runs the
+//! restart policy or `--rm`). A monitor that serves the container's DNS cannot hand over (the
+//! resolver needs the network store) and relays in-process.
 
-mod relay;
+mod handover;
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -23,6 +31,9 @@ use std::time::{Duration, SystemTime};
 
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 
+use berth_relay::handoff::Attachments;
+use berth_relay::relay::{Client, ContainerIo};
+
 use crate::attach::{self, AttachOptions, FromMonitor, Session, ToMonitor};
 use crate::config::{NetworkMode, RestartPolicy};
 use crate::error::{Error, Result};
@@ -30,7 +41,6 @@ use crate::logs::{LogPolicy, LogWriter};
 use crate::paths::Paths;
 use crate::record::{ContainerRecord, Status};
 use crate::Engine;
-use relay::{Client, ContainerIo};
 
 pub const MONITOR_ARG0: &str = "berth-monitor";
 const CHANNEL_FD: RawFd = 3;
@@ -92,7 +102,9 @@ pub fn spawn(paths: &Paths, id: &str, attach: Option<&AttachOptions>) -> Result<
     })
 }
 
-/// The monitor process's `main`: `berth-monitor ROOT RUNROOT ID attach|detach`.
+/// The monitor process's `main`: `berth-monitor ROOT RUNROOT ID attach|detach` to start the
+/// container, `berth-monitor ROOT RUNROOT ID resume code=N delay=MS ATTACHMENTS...` from the
+/// relay program when it has exited.
 pub fn main(args: &[String]) -> i32 {
     // SAFETY: signal dispositions and prctls at process start, before any thread exists.
     unsafe {
@@ -101,111 +113,148 @@ pub fn main(args: &[String]) -> i32 {
         // The name `ps` and /proc show (also once it has exited, for whoever reaps it).
         libc::prctl(libc::PR_SET_NAME, c"berth-monitor".as_ptr(), 0, 0, 0);
     }
-    let [root, runroot, id, mode] = args else {
-        eprintln!("usage: berth-monitor ROOT RUNROOT ID attach|detach");
-        return 125;
-    };
+    match args {
+        [root, runroot, id, mode] if mode == "attach" || mode == "detach" => {
+            start(Paths::new(root, runroot), id, mode == "attach")
+        }
+        [root, runroot, id, mode, rest @ ..] if mode == "resume" => {
+            resume(Paths::new(root, runroot), id, rest)
+        }
+        _ => {
+            eprintln!("usage: berth-monitor ROOT RUNROOT ID attach|detach");
+            125
+        }
+    }
+}
+
+fn start(paths: Paths, id: &str, attached: bool) -> i32 {
     let _ = berth_sys::set_cloexec(CHANNEL_FD, true);
     // SAFETY: fd 3 was set up by `spawn` and belongs to this process alone.
     let launcher = unsafe { OwnedFd::from_raw_fd(CHANNEL_FD) };
     let mut m = Monitor {
-        clients: Vec::new(),
-        listener: None,
-        launcher: Some(launcher),
+        att: Attachments {
+            launcher: Some(launcher),
+            ..Attachments::default()
+        },
+        socket_path: None,
     };
-    if mode == "attach" {
+    if attached {
         if let Err(e) = m.take_launching_client() {
-            m.report(&FromMonitor::Failed {
+            m.att.report(&FromMonitor::Failed {
                 message: e.to_string(),
                 code: 125,
             });
             return 125;
         }
     }
-    let paths = Paths::new(root, runroot);
     let engine = match Engine::open(paths.clone()) {
         Ok(e) => e,
         Err(e) => {
-            m.report(&FromMonitor::Failed {
+            m.att.report(&FromMonitor::Failed {
                 message: e.to_string(),
                 code: e.exit_code(),
             });
             return 125;
         }
     };
-    let listener = match AttachSocket::bind(&attach::run_dir(&paths, id)) {
-        Ok(l) => l,
+    match bind_attach_socket(&attach::run_dir(&paths, id)) {
+        Ok((fd, path)) => {
+            m.att.listener = Some(fd);
+            m.socket_path = Some(path);
+        }
         Err(e) => {
-            m.report(&FromMonitor::Failed {
+            m.att.report(&FromMonitor::Failed {
                 message: e.to_string(),
                 code: 125,
             });
             return 125;
         }
+    }
+    m.run(&engine, id, None)
+}
+
+/// Back from the relay program: the container has exited with `code=`.
+fn resume(paths: Paths, id: &str, args: &[String]) -> i32 {
+    // SAFETY: the relay program handed these descriptors over, to this process alone.
+    let (att, rest) = match unsafe { Attachments::from_args(args) } {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("berth-monitor: {e}");
+            return 125;
+        }
     };
-    m.listener = Some(listener);
-    let code = m.run(&engine, id);
-    if let Some(l) = m.listener.take() {
-        l.remove();
-    }
-    code
+    let mut m = Monitor {
+        att,
+        socket_path: Some(attach::run_dir(&paths, id).join(attach::SOCKET_NAME)),
+    };
+    let value = |key: &str| {
+        rest.iter()
+            .find_map(|a| a.strip_prefix(key)?.strip_prefix('='))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    let (Some(code), Some(delay)) = (
+        rest.iter()
+            .find_map(|a| a.strip_prefix("code="))
+            .and_then(|v| v.parse::<i32>().ok()),
+        value("delay"),
+    ) else {
+        eprintln!("berth-monitor: resume without code= and delay=: {rest:?}");
+        m.release_clients(125);
+        return 125;
+    };
+    let engine = match Engine::open(paths) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("berth-monitor: {e}");
+            m.release_clients(code);
+            return code;
+        }
+    };
+    m.run(
+        &engine,
+        id,
+        Some(Resumed {
+            code,
+            delay: Duration::from_millis(delay),
+        }),
+    )
 }
 
-/// The monitor's listening attach socket.
-struct AttachSocket {
-    fd: OwnedFd,
-    path: PathBuf,
-}
-
-impl AttachSocket {
-    fn bind(dir: &std::path::Path) -> Result<Self> {
-        let path = dir.join(attach::SOCKET_NAME);
-        let io = |e: std::io::Error| Error::io(&path, e);
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let dir_fd = attach::open_dir(dir).map_err(|e| Error::io(dir, e))?;
-        // A socket left by a monitor that was killed.
-        let _ = std::fs::remove_file(&path);
-        let fd = attach::seqpacket().map_err(io)?;
-        let addr = attach::short_addr(&dir_fd, attach::SOCKET_NAME).map_err(io)?;
-        nix::sys::socket::bind(fd.as_raw_fd(), &addr).map_err(|e| io(e.into()))?;
-        nix::sys::socket::listen(&fd, nix::sys::socket::Backlog::new(16).expect("a backlog"))
-            .map_err(|e| io(e.into()))?;
-        Ok(Self { fd, path })
-    }
-
-    fn remove(self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
+/// Binds the monitor's attach socket in `dir`; returns it and its path.
+fn bind_attach_socket(dir: &std::path::Path) -> Result<(OwnedFd, PathBuf)> {
+    let path = dir.join(attach::SOCKET_NAME);
+    let io = |e: std::io::Error| Error::io(&path, e);
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let dir_fd = attach::open_dir(dir).map_err(|e| Error::io(dir, e))?;
+    // A socket left by a monitor that was killed.
+    let _ = std::fs::remove_file(&path);
+    let fd = attach::seqpacket().map_err(io)?;
+    let addr = attach::short_addr(&dir_fd, attach::SOCKET_NAME).map_err(io)?;
+    nix::sys::socket::bind(fd.as_raw_fd(), &addr).map_err(|e| io(e.into()))?;
+    nix::sys::socket::listen(&fd, nix::sys::socket::Backlog::new(16).expect("a backlog"))
+        .map_err(|e| io(e.into()))?;
+    Ok((fd, path))
 }
 
 struct Monitor {
-    /// Where `Started`/`Failed` go: the CLI that started the container (gone once it has
-    /// exited).
-    launcher: Option<OwnedFd>,
-    /// Everyone attached to this run of the container.
-    clients: Vec<Client>,
-    listener: Option<AttachSocket>,
+    /// The CLI that started the container (while it listens), the attach socket and everyone
+    /// attached to this run of the container.
+    att: Attachments,
+    /// The attach socket's path, removed when the monitor ends.
+    socket_path: Option<PathBuf>,
 }
 
-/// How one run of the container went.
-struct Outcome {
+/// Where a monitor back from the relay program goes on.
+struct Resumed {
     code: i32,
+    delay: Duration,
 }
 
 impl Monitor {
-    fn report(&mut self, r: &FromMonitor) {
-        if let Some(c) = &self.launcher {
-            if attach::send(c.as_raw_fd(), r, &[]).is_err() {
-                // The CLI is gone (killed, or it did not wait): carry on without it.
-                self.launcher = None;
-            }
-        }
-    }
-
     /// An attached start: the CLI's descriptors arrive first on the launch channel, which then
     /// serves as that client's own connection too.
     fn take_launching_client(&mut self) -> Result<()> {
-        let launcher = self.launcher.as_ref().expect("the launch channel");
+        let launcher = self.att.launcher.as_ref().expect("the launch channel");
         let bad = |what: String| Error::Other(format!("attaching the starting client: {what}"));
         let (msg, fds) = attach::recv::<ToMonitor>(launcher.as_raw_fd())
             .map_err(|e| bad(e.to_string()))?
@@ -215,23 +264,39 @@ impl Monitor {
         };
         let control = launcher.try_clone().map_err(|e| bad(e.to_string()))?;
         let client = Client::new(control, req, fds).map_err(bad)?;
-        self.clients.push(client);
+        self.att.clients.push(client);
         Ok(())
     }
 
     /// Tells every attached client the container exited, and lets them go.
     fn release_clients(&mut self, code: i32) {
-        for mut c in self.clients.drain(..) {
+        for mut c in self.att.clients.drain(..) {
             c.tell(&FromMonitor::Exited { code });
         }
     }
 
-    fn run(&mut self, engine: &Engine, id: &str) -> i32 {
-        let mut delay = Duration::from_millis(100);
-        let mut first = true;
+    /// Runs the container until it is done for good (restarting it as its policy says);
+    /// returns its last exit code.
+    fn run(&mut self, engine: &Engine, id: &str, resumed: Option<Resumed>) -> i32 {
+        let code = self.run_runs(engine, id, resumed);
+        if let Some(p) = self.socket_path.take() {
+            let _ = std::fs::remove_file(p);
+        }
+        code
+    }
+
+    fn run_runs(&mut self, engine: &Engine, id: &str, mut resumed: Option<Resumed>) -> i32 {
+        let mut first = resumed.is_none();
+        let mut delay = resumed
+            .as_ref()
+            .map_or(Duration::from_millis(100), |r| r.delay);
         loop {
-            let outcome = match self.run_once(engine, id, first) {
-                Ok(o) => o,
+            let result = match resumed.take() {
+                Some(r) => end_of_run(engine, id, r.code),
+                None => self.run_once(engine, id, first, delay),
+            };
+            let code = match result {
+                Ok(code) => code,
                 Err(e) => {
                     let code = e.exit_code();
                     let _ = engine.containers.update(id, |r| {
@@ -246,27 +311,27 @@ impl Monitor {
                         r.state.monitor_pid = 0;
                         Ok(())
                     });
-                    self.report(&FromMonitor::Failed {
+                    self.att.report(&FromMonitor::Failed {
                         message: e.to_string(),
                         code,
                     });
                     if first {
                         return code;
                     }
-                    Outcome { code }
+                    code
                 }
             };
             first = false;
             let rec = match engine.containers.load(id) {
                 Ok(r) => r,
                 Err(_) => {
-                    self.release_clients(outcome.code);
-                    return outcome.code;
+                    self.release_clients(code);
+                    return code;
                 }
             };
-            if should_restart(&rec, outcome.code) {
+            if should_restart(&rec, code) {
                 // Attached clients end with this run, as Docker's do.
-                self.release_clients(outcome.code);
+                self.release_clients(code);
                 let _ = engine.containers.update(id, |r| {
                     r.state.status = Status::Restarting;
                     r.state.restart_count += 1;
@@ -290,17 +355,18 @@ impl Monitor {
             if rec.config.auto_remove {
                 let _ = engine.remove_stopped(&rec, true);
             }
-            self.release_clients(outcome.code);
-            return outcome.code;
+            self.release_clients(code);
+            return code;
         }
     }
 
-    /// Creates, starts and waits for the container once.
-    fn run_once(&mut self, engine: &Engine, id: &str, first: bool) -> Result<Outcome> {
+    /// Creates, starts and waits for the container once; returns its exit code. Once it runs,
+    /// this process becomes the relay program if it can, and comes back through [`resume`].
+    fn run_once(&mut self, engine: &Engine, id: &str, first: bool, delay: Duration) -> Result<i32> {
         let rec = engine.containers.load(id)?;
         let attached = engine.reserve_networks(&rec)?;
-        // Endpoints go back on every way out of this run, after the container is gone.
-        let _release = ReleaseNetworks {
+        // Endpoints go back if this run fails before the container runs; after, at its end.
+        let release = ReleaseNetworks {
             engine,
             id,
             networked: matches!(rec.config.network, NetworkMode::Networks(_)),
@@ -387,7 +453,8 @@ impl Monitor {
             None => None,
         };
         // The program starts on a terminal the size of the client that started it.
-        if let (Some(pty), Some((rows, cols))) = (&pty, self.clients.iter().find_map(|c| c.size()))
+        if let (Some(pty), Some((rows, cols))) =
+            (&pty, self.att.clients.iter().find_map(|c| c.size))
         {
             berth_runtime::console::set_size(pty.as_raw_fd(), rows, cols);
         }
@@ -396,7 +463,7 @@ impl Monitor {
             root: &state_root,
             rec: created,
         };
-        let _dns = match engine
+        let dns = match engine
             .plumb_networks(&rec, &attached, pid)
             .and_then(|sock| sock.map(|s| engine.serve_dns(id, s)).transpose())
         {
@@ -425,14 +492,11 @@ impl Monitor {
             }
             Ok(())
         })?;
-        self.report(&FromMonitor::Started { pid });
-        // From here the monitor only relays and waits: what building the container used is
-        // density lost for as long as the container runs.
+        self.att.report(&FromMonitor::Started { pid });
+        // The run's end releases the endpoints from here on.
+        release.disarm();
         let open_stdin = rec.config.open_stdin;
-        let cgroup = container.rec.cgroup.clone();
         drop((rec, attached, prepared, opts, container));
-        berth_sys::trim_memory();
-
         let io = ContainerIo {
             out: out_read,
             err: err_read,
@@ -440,32 +504,60 @@ impl Monitor {
             stdin: stdin_write,
             open_stdin,
         };
-        let code = relay::relay(
+        if dns.is_none() {
+            let back = handover::Back {
+                paths: &engine.paths,
+                id,
+                delay,
+            };
+            // Returns only if the relay program could not be started.
+            let _ = handover::exec_relay(&self.att, pid, &io, &log, &back);
+        }
+        // From here the monitor only relays and waits: what building the container used is
+        // density lost for as long as the container runs.
+        berth_sys::trim_memory();
+        let code = berth_relay::relay::relay(
             pid,
             io,
-            &mut self.clients,
-            self.listener.as_ref().map(|l| &l.fd),
+            &mut self.att.clients,
+            self.att.listener.as_ref(),
             &mut log,
         );
         let _ = log.flush_partial(SystemTime::now());
-        let oom = cgroup
+        drop(dns);
+        end_of_run(engine, id, code)
+    }
+}
+
+/// Records that the container's run ended with `code`: takes down its runtime state (noting an
+/// OOM kill first) and gives its network endpoints back.
+fn end_of_run(engine: &Engine, id: &str, code: i32) -> Result<i32> {
+    let state_root = engine.runtime_root();
+    let mut oom = false;
+    if let Ok(container) = berth_runtime::Container::load(&state_root, id) {
+        oom = container
+            .rec
+            .cgroup
             .as_ref()
             .and_then(|c| c.oom_kill_count().ok())
             .is_some_and(|n| n > 0);
-        if let Ok(container) = berth_runtime::Container::load(&state_root, id) {
-            let _ = container.delete(true);
-        }
-        let finished = berth_sys::time::rfc3339(SystemTime::now());
-        engine.containers.update(id, |r| {
-            r.state.status = Status::Exited;
-            r.state.exit_code = code;
-            r.state.oom_killed = oom;
-            r.state.pid = 0;
-            r.state.finished_at = Some(finished.clone());
-            Ok(())
-        })?;
-        Ok(Outcome { code })
+        let _ = container.delete(true);
     }
+    let finished = berth_sys::time::rfc3339(SystemTime::now());
+    let mut networked = false;
+    let updated = engine.containers.update(id, |r| {
+        r.state.status = Status::Exited;
+        r.state.exit_code = code;
+        r.state.oom_killed = oom;
+        r.state.pid = 0;
+        r.state.finished_at = Some(finished.clone());
+        networked = matches!(r.config.network, NetworkMode::Networks(_));
+        Ok(())
+    });
+    if networked {
+        engine.release_networks(id, true);
+    }
+    updated.map(|_| code)
 }
 
 struct ReleaseNetworks<'a> {
@@ -474,6 +566,12 @@ struct ReleaseNetworks<'a> {
     /// Only a container on networks can hold endpoints (other modes cannot join any): the
     /// others skip a walk of the network store under its lock.
     networked: bool,
+}
+
+impl ReleaseNetworks<'_> {
+    fn disarm(mut self) {
+        self.networked = false;
+    }
 }
 
 impl Drop for ReleaseNetworks<'_> {

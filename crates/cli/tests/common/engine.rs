@@ -130,6 +130,20 @@ impl Engine {
         v[0].clone()
     }
 
+    /// The pid of the monitor of running container `name`, from its record.
+    pub fn monitor_pid(&self, name: &str) -> i32 {
+        let id = self.inspect(name)["Id"].as_str().unwrap().to_string();
+        let path = self
+            .root
+            .path()
+            .join("containers")
+            .join(id)
+            .join("container.json");
+        let record: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        record["state"]["monitor_pid"].as_i64().unwrap() as i32
+    }
+
     /// The ids `images -q --no-trunc` lists.
     pub fn image_ids(&self) -> Vec<String> {
         self.ok(&["images", "-q", "--no-trunc"])

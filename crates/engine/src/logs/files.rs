@@ -123,7 +123,7 @@ fn numbered(path: &Path, number: u32) -> std::path::PathBuf {
     if number == 0 {
         path.to_path_buf()
     } else {
-        super::writer::rotated_path(path, number)
+        berth_relay::log::rotated_path(path, number)
     }
 }
 

@@ -214,7 +214,7 @@ fn rotation_keeps_max_files_and_loses_no_line() {
 }
 
 fn rotated(path: &Path, n: u32) -> PathBuf {
-    writer::rotated_path(path, n)
+    berth_relay::log::rotated_path(path, n)
 }
 
 #[test]

@@ -1,6 +1,6 @@
-//! The monitor's relay, for one run of the container: the container's output (pipes, or its
-//! pty) goes to the log and to every attached client, every client's input goes to the
-//! container, new clients are accepted on the attach socket, and the init's exit ends it.
+//! One run of the container, relayed: its output (pipes, or its pty) goes to the log and to
+//! every attached client, every client's input goes to the container, new clients are accepted
+//! on the attach socket, and the init's exit ends it.
 //!
 //! Single-threaded: one poll over everything. The container's side (our pipe ends, the pty
 //! master) is non-blocking, so a container that does not read its input never stalls its
@@ -8,39 +8,35 @@
 //! own (a terminal shared with their shell), so their flags are left alone and writes to them
 //! block, as an attached Docker client that stops reading holds up the container's output.
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant, SystemTime};
 
-use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-
-use crate::attach::{self, AttachRequest, EscapeScanner, FromMonitor, ToMonitor};
-use crate::logs::{LogWriter, Stream};
+use crate::escape::EscapeScanner;
+use crate::log::{LogWriter, Stream};
+use crate::sys::{self, pollfd, POLLIN, POLLOUT};
+use crate::wire::{self, AttachRequest, FromMonitor, ToMonitor};
 
 /// Input held for a container that is not reading: past this, clients' input is not read.
 const INPUT_BUFFER: usize = 64 * 1024;
 /// How long output is drained after the init exited (a process it left may hold the pipes).
 const DRAIN: Duration = Duration::from_secs(2);
 
-/// One attached client: its connection to us and the descriptors it handed over.
-pub(super) struct Client {
-    control: OwnedFd,
-    stdin: Option<OwnedFd>,
-    stdout: Option<OwnedFd>,
-    stderr: Option<OwnedFd>,
-    escape: EscapeScanner,
-    close_stdin_on_eof: bool,
-    size: Option<(u16, u16)>,
+/// One attached client: its connection to the monitor and the descriptors it handed over.
+pub struct Client {
+    pub control: OwnedFd,
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+    pub escape: EscapeScanner,
+    pub close_stdin_on_eof: bool,
+    pub size: Option<(u16, u16)>,
     /// Detached or disconnected: dropped at the end of the poll round.
-    gone: bool,
+    pub gone: bool,
 }
 
 impl Client {
-    pub(super) fn new(
-        control: OwnedFd,
-        req: AttachRequest,
-        fds: Vec<OwnedFd>,
-    ) -> Result<Self, String> {
+    /// The client that sent `req` on `control`, with the descriptors that came with it.
+    pub fn new(control: OwnedFd, req: AttachRequest, fds: Vec<OwnedFd>) -> Result<Self, String> {
         let wanted = [req.stdin, req.stdout, req.stderr];
         let count = wanted.iter().filter(|w| **w).count();
         if fds.len() != count {
@@ -63,33 +59,34 @@ impl Client {
         })
     }
 
-    pub(super) fn size(&self) -> Option<(u16, u16)> {
-        self.size
+    /// The request this client would make now (to hand it over to another process).
+    pub fn request(&self) -> AttachRequest {
+        AttachRequest {
+            stdin: self.stdin.is_some(),
+            stdout: self.stdout.is_some(),
+            stderr: self.stderr.is_some(),
+            detach_keys: self.escape.keys().to_vec(),
+            close_stdin_on_eof: self.close_stdin_on_eof,
+            size: self.size,
+        }
     }
 
     /// Sends `msg`; a client that cannot hear it is gone.
-    pub(super) fn tell(&mut self, msg: &FromMonitor) {
-        if attach::send(self.control.as_raw_fd(), msg, &[]).is_err() {
+    pub fn tell(&mut self, msg: &FromMonitor) {
+        if wire::send(self.control.as_raw_fd(), msg, &[]).is_err() {
             self.gone = true;
         }
     }
 }
 
-/// Takes one client from the attach socket. Its `Attach` message follows the connect at once;
+/// Takes one client from the attach socket. Its `attach` message follows the connect at once;
 /// one that does not send it within a second is turned away.
 fn accept(listener: &OwnedFd) -> Option<Client> {
-    let fd = nix::sys::socket::accept4(
-        listener.as_raw_fd(),
-        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-    )
-    .ok()?;
-    // SAFETY: accept4 returned a new descriptor we own.
-    let control = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut pfd = [PollFd::new(control.as_fd(), PollFlags::POLLIN)];
-    if poll(&mut pfd, PollTimeout::from(1000u16)).ok()? == 0 {
+    let control = sys::accept(listener).ok()?;
+    if !sys::wait_for(&control, POLLIN, 1000) {
         return None;
     }
-    let (msg, fds) = attach::recv::<ToMonitor>(control.as_raw_fd()).ok()??;
+    let (msg, fds) = wire::recv::<ToMonitor>(control.as_raw_fd()).ok()??;
     let ToMonitor::Attach(req) = msg else {
         return None;
     };
@@ -99,7 +96,7 @@ fn accept(listener: &OwnedFd) -> Option<Client> {
 }
 
 /// The container's side of its stdio, as the monitor holds it.
-pub(super) struct ContainerIo {
+pub struct ContainerIo {
     pub out: Option<OwnedFd>,
     pub err: Option<OwnedFd>,
     pub pty: Option<OwnedFd>,
@@ -124,7 +121,7 @@ enum Source {
 
 /// Relays until the init (`pid`, our child) has exited and its output is drained; returns its
 /// exit code (128 + signal for a signalled init).
-pub(super) fn relay(
+pub fn relay(
     pid: i32,
     mut io: ContainerIo,
     clients: &mut Vec<Client>,
@@ -132,20 +129,20 @@ pub(super) fn relay(
     log: &mut LogWriter,
 ) -> i32 {
     for fd in [&io.pty, &io.stdin].into_iter().flatten() {
-        set_nonblocking(fd);
+        sys::set_nonblocking(fd);
     }
-    // SAFETY: pidfd_open on our own child; -1 on old kernels, then we poll with a timeout.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
-    // SAFETY: a new descriptor we own.
-    let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
+    // Without pidfds (old kernels) the loop polls with a timeout instead.
+    let pidfd = sys::pidfd_open(pid);
     let mut buf = vec![0u8; 32 * 1024];
     let mut input: Vec<u8> = Vec::new();
     let mut close_input_when_flushed = false;
     let mut exited: Option<i32> = None;
     let mut drain_deadline: Option<Instant> = None;
+    let mut fds: Vec<pollfd> = Vec::new();
+    let mut sources: Vec<Source> = Vec::new();
     loop {
         if exited.is_none() {
-            exited = try_wait(pid);
+            exited = sys::try_wait(pid);
             if exited.is_some() {
                 drain_deadline = Some(Instant::now() + DRAIN);
             }
@@ -156,13 +153,14 @@ pub(super) fn relay(
                 return code;
             }
         }
-        let input_dst = io.pty.as_ref().or(io.stdin.as_ref());
-        let mut fds: Vec<PollFd> = Vec::new();
-        let mut sources: Vec<Source> = Vec::new();
-        let mut watch = |fd: &OwnedFd, flags: PollFlags, s: Source| {
-            // SAFETY: every descriptor polled outlives this poll round.
-            let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd.as_raw_fd()) };
-            fds.push(PollFd::new(fd, flags));
+        fds.clear();
+        sources.clear();
+        let mut watch = |fd: &OwnedFd, events, s: Source| {
+            fds.push(pollfd {
+                fd: fd.as_raw_fd(),
+                events,
+                revents: 0,
+            });
             sources.push(s);
         };
         for (fd, s) in [
@@ -171,45 +169,40 @@ pub(super) fn relay(
             (&io.pty, Source::Pty),
         ] {
             if let Some(fd) = fd {
-                watch(fd, PollFlags::POLLIN, s);
+                watch(fd, POLLIN, s);
             }
         }
-        if let (false, Some(dst)) = (input.is_empty(), input_dst) {
-            watch(dst, PollFlags::POLLOUT, Source::InputRoom);
+        if let (false, Some(dst)) = (input.is_empty(), io.pty.as_ref().or(io.stdin.as_ref())) {
+            watch(dst, POLLOUT, Source::InputRoom);
         }
         if exited.is_none() {
             if let Some(p) = &pidfd {
-                watch(p, PollFlags::POLLIN, Source::Exit);
+                watch(p, POLLIN, Source::Exit);
             }
             if let Some(l) = listener {
-                watch(l, PollFlags::POLLIN, Source::Listener);
+                watch(l, POLLIN, Source::Listener);
             }
         }
         for (i, c) in clients.iter().enumerate() {
-            watch(&c.control, PollFlags::POLLIN, Source::Control(i));
+            watch(&c.control, POLLIN, Source::Control(i));
             if let Some(s) = &c.stdin {
                 if io.open_stdin && exited.is_none() && input.len() < INPUT_BUFFER {
-                    watch(s, PollFlags::POLLIN, Source::Stdin(i));
+                    watch(s, POLLIN, Source::Stdin(i));
                 }
             }
         }
         let timeout = if pidfd.is_some() && exited.is_none() {
-            PollTimeout::NONE
+            -1
         } else {
-            PollTimeout::from(100u16)
+            100
         };
-        match poll(&mut fds, timeout) {
-            Ok(_) => {}
-            Err(_) => continue,
+        if sys::poll_fds(&mut fds, timeout).is_err() {
+            continue;
         }
-        let ready: Vec<Source> = fds
-            .iter()
-            .zip(&sources)
-            .filter(|(f, _)| f.revents().is_some_and(|r| !r.is_empty()))
-            .map(|(_, s)| *s)
-            .collect();
-        drop(fds);
-        for source in ready {
+        for (f, &source) in fds.iter().zip(&sources) {
+            if f.revents == 0 {
+                continue;
+            }
             match source {
                 Source::Out | Source::Err | Source::Pty => {
                     let slot = match source {
@@ -217,7 +210,7 @@ pub(super) fn relay(
                         Source::Err => &mut io.err,
                         _ => &mut io.pty,
                     };
-                    let n = match read_fd(slot.as_ref().expect("polled"), &mut buf) {
+                    let n = match read(slot.as_ref().expect("polled"), &mut buf) {
                         Read::Data(n) => n,
                         Read::Again => continue,
                         Read::Eof => {
@@ -247,21 +240,19 @@ pub(super) fn relay(
                 Source::InputRoom => flush_input(&mut io, &mut input),
                 Source::Exit => {}
                 Source::Listener => {
-                    if let Some(l) = listener {
-                        if let Some(c) = accept(l) {
-                            if let (Some(pty), Some((rows, cols))) = (&io.pty, c.size) {
-                                berth_runtime::console::set_size(pty.as_raw_fd(), rows, cols);
-                            }
-                            clients.push(c);
+                    if let Some(c) = listener.and_then(accept) {
+                        if let (Some(pty), Some((rows, cols))) = (&io.pty, c.size) {
+                            sys::set_window_size(pty.as_raw_fd(), rows, cols);
                         }
+                        clients.push(c);
                     }
                 }
                 Source::Control(i) => {
                     let c = &mut clients[i];
-                    match attach::recv::<ToMonitor>(c.control.as_raw_fd()) {
+                    match wire::recv::<ToMonitor>(c.control.as_raw_fd()) {
                         Ok(Some((ToMonitor::Resize { rows, cols }, _))) => {
                             if let Some(pty) = &io.pty {
-                                berth_runtime::console::set_size(pty.as_raw_fd(), rows, cols);
+                                sys::set_window_size(pty.as_raw_fd(), rows, cols);
                             }
                         }
                         Ok(Some((ToMonitor::Attach(_), _))) => {}
@@ -274,7 +265,7 @@ pub(super) fn relay(
                     if c.gone {
                         continue;
                     }
-                    let n = match read_fd(c.stdin.as_ref().expect("polled"), &mut buf) {
+                    let n = match read(c.stdin.as_ref().expect("polled"), &mut buf) {
                         Read::Data(n) => n,
                         Read::Again => continue,
                         Read::Eof => {
@@ -309,12 +300,11 @@ fn flush_input(io: &mut ContainerIo, input: &mut Vec<u8>) {
         return;
     };
     while !input.is_empty() {
-        match nix::unistd::write(dst, input) {
+        match sys::write_fd(dst, input) {
             Ok(n) => {
                 input.drain(..n);
             }
-            Err(Errno::EINTR) => continue,
-            Err(Errno::EAGAIN) => return,
+            Err(e) if e.raw_os_error() == Some(sys::EAGAIN) => return,
             Err(_) => {
                 // The container closed its input: what it will not read is dropped.
                 input.clear();
@@ -327,57 +317,31 @@ fn flush_input(io: &mut ContainerIo, input: &mut Vec<u8>) {
     }
 }
 
-fn set_nonblocking(fd: &OwnedFd) {
-    use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) {
-        let _ = fcntl(
-            fd,
-            FcntlArg::F_SETFL(OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK),
-        );
-    }
-}
-
-fn try_wait(pid: i32) -> Option<i32> {
-    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-    match waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
-        Ok(WaitStatus::Exited(_, c)) => Some(c),
-        Ok(WaitStatus::Signaled(_, s, _)) => Some(128 + s as i32),
-        Ok(_) => None,
-        // Not our child any more (cannot happen) or already reaped: report it gone.
-        Err(_) => Some(255),
-    }
-}
-
 enum Read {
     Data(usize),
     Again,
     Eof,
 }
 
-fn read_fd(fd: &OwnedFd, buf: &mut [u8]) -> Read {
-    loop {
-        match nix::unistd::read(fd, buf) {
-            Ok(0) => return Read::Eof,
-            Ok(n) => return Read::Data(n),
-            Err(Errno::EINTR) => continue,
-            Err(Errno::EAGAIN) => return Read::Again,
-            // EIO on a pty master means the slave side closed: end-of-file.
-            Err(_) => return Read::Eof,
-        }
+fn read(fd: &OwnedFd, buf: &mut [u8]) -> Read {
+    match sys::read_fd(fd, buf) {
+        Ok(0) => Read::Eof,
+        Ok(n) => Read::Data(n),
+        Err(e) if e.raw_os_error() == Some(sys::EAGAIN) => Read::Again,
+        // EIO on a pty master means the slave side closed: end-of-file.
+        Err(_) => Read::Eof,
     }
 }
 
 fn write_all_blocking(fd: &OwnedFd, mut data: &[u8]) -> std::io::Result<()> {
     while !data.is_empty() {
-        match nix::unistd::write(fd, data) {
+        match sys::write_fd(fd, data) {
             Ok(n) => data = &data[n..],
-            Err(Errno::EINTR) => continue,
             // A client descriptor someone else made non-blocking: wait for room.
-            Err(Errno::EAGAIN) => {
-                let mut pfd = [PollFd::new(fd.as_fd(), PollFlags::POLLOUT)];
-                let _ = poll(&mut pfd, PollTimeout::from(1000u16));
+            Err(e) if e.raw_os_error() == Some(sys::EAGAIN) => {
+                sys::wait_for(fd, POLLOUT, 1000);
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
     }
     Ok(())

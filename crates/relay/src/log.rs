@@ -1,4 +1,8 @@
-//! The monitor's side: container output in, JSON lines out, rotated by size.
+//! A container's log as the monitor writes it: Docker's `json-file` format (one JSON object per
+//! line, byte for byte what Docker writes), rotated by size into `path.1`, `path.2`... Reading it
+//! back (`berth logs`) is the engine's.
+
+pub mod json;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -6,7 +10,22 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::{json, Stream};
+/// Which of the container's output pipes a line came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    /// The name Docker stores in the `stream` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
 
 /// The longest piece of a line logged as one entry: longer lines become several entries, all but
 /// the last without a trailing `\n`, as Docker splits them (its copier's buffer is 16 KiB).
@@ -35,19 +54,40 @@ impl Default for LogPolicy {
 }
 
 /// A `--log-opt` berth cannot honour, named so the user can fix it.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum LogOptError {
-    #[error("unknown log opt '{0}' for json-file log driver")]
     Unknown(String),
-    #[error("log opt '{0}' is not supported by berth's json-file log driver")]
     Unsupported(String),
-    #[error("invalid value {value:?} for log opt '{option}': {reason}")]
     Invalid {
         option: String,
         value: String,
         reason: &'static str,
     },
 }
+
+impl std::fmt::Display for LogOptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unknown(o) => write!(f, "unknown log opt '{o}' for json-file log driver"),
+            Self::Unsupported(o) => {
+                write!(
+                    f,
+                    "log opt '{o}' is not supported by berth's json-file log driver"
+                )
+            }
+            Self::Invalid {
+                option,
+                value,
+                reason,
+            } => write!(
+                f,
+                "invalid value {value:?} for log opt '{option}': {reason}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LogOptError {}
 
 impl LogPolicy {
     /// The default policy changed by Docker's json-file options: `max-size` (a positive size with
@@ -156,7 +196,12 @@ impl LogWriter {
     /// Opens (or creates, mode 0640) the log at `path` for appending: a restarted container
     /// keeps its earlier output, as with Docker.
     pub fn open(path: &Path, policy: LogPolicy) -> io::Result<Self> {
-        let file = open_append(path)?;
+        Self::from_file(path, open_append(path)?, policy)
+    }
+
+    /// The writer of the log at `path` already open (for appending) as `file`: one another
+    /// process opened and handed over.
+    pub fn from_file(path: &Path, file: File, policy: LogPolicy) -> io::Result<Self> {
         let size = file.metadata()?.len();
         Ok(Self {
             path: path.to_path_buf(),
@@ -166,6 +211,16 @@ impl LogWriter {
             partial: [Vec::new(), Vec::new()],
             out: Vec::new(),
         })
+    }
+
+    /// Where the log is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The current file (to hand it over), and the policy it is rotated by.
+    pub fn file(&self) -> (&File, &LogPolicy) {
+        (&self.file, &self.policy)
     }
 
     /// Logs `data`, read from the container's `stream` at `now`: every complete line, and pieces
@@ -271,7 +326,7 @@ impl Drop for LogWriter {
 }
 
 /// `path.n`: the n-th newest rotated file.
-pub(super) fn rotated_path(path: &Path, n: u32) -> PathBuf {
+pub fn rotated_path(path: &Path, n: u32) -> PathBuf {
     let mut name = path.as_os_str().to_os_string();
     name.push(format!(".{n}"));
     PathBuf::from(name)
@@ -282,7 +337,6 @@ fn open_append(path: &Path) -> io::Result<File> {
         .append(true)
         .create(true)
         .mode(0o640)
-        .custom_flags(libc::O_CLOEXEC)
         .open(path)
 }
 

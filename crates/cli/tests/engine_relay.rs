@@ -1,0 +1,183 @@
+//! End-to-end tests of the monitor's hand-over: once a container without a DNS resolver to
+//! serve runs, its monitor execs the small relay program, which relays, logs and serves
+//! attach, and execs berth again at the container's exit to record it and run the restart
+//! policy and `--rm`. Each test checks that the relay was really running.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::engine::Engine;
+use common::pty::Terminal;
+
+const CTRL_P_CTRL_Q: &[u8] = b"\x10\x11";
+
+/// Waits until container `name`'s monitor is the relay program; returns that program's path.
+fn relayed(e: &Engine, name: &str) -> PathBuf {
+    let pid = e.monitor_pid(name);
+    let exe = || std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    common::wait_until("the monitor to become the relay", 10, || {
+        exe()
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("berth-relay-"))
+    });
+    // Still named as the monitor, for ps and for berth itself.
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "berth-monitor");
+    let exe = exe();
+    assert!(exe.starts_with(e.runroot.path()), "{}", exe.display());
+    exe
+}
+
+#[test]
+fn the_relay_logs_and_the_exit_is_recorded() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    e.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "r",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; sleep 2; exit 7",
+    ]);
+    e.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "idle",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let program = relayed(&e, "r");
+    // One program on disk serves every container of the run root.
+    assert_eq!(relayed(&e, "idle"), program);
+    common::wait_until("the output to be logged", 10, || {
+        e.ok(&["logs", "r"]).contains("out")
+    });
+    let out = e.run(&["logs", "r"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    let monitor = e.monitor_pid("r");
+    assert_eq!(e.ok(&["wait", "r"]), "7\n");
+    let v = e.inspect("r");
+    assert_eq!(v["State"]["Status"], "exited");
+    assert_eq!(v["State"]["ExitCode"], 7);
+    assert_ne!(v["State"]["FinishedAt"], "0001-01-01T00:00:00Z");
+    // The monitor recorded it and is gone: no relay stays behind.
+    common::wait_until("the monitor to exit", 10, || {
+        !std::path::Path::new(&format!("/proc/{monitor}/exe")).exists()
+            || std::fs::read_to_string(format!("/proc/{monitor}/stat"))
+                .is_ok_and(|s| s.contains(") Z "))
+    });
+    e.ok(&["rm", "-f", "r", "idle"]);
+    assert_eq!(e.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn restarts_and_rm_run_after_the_relay() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    e.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo run; sleep 0.5; exit 1",
+    ]);
+    relayed(&e, "flaky");
+    common::wait_until("restarts to finish", 20, || {
+        let v = e.inspect("flaky");
+        v["State"]["Status"] == "exited" && v["RestartCount"] == 2
+    });
+    assert_eq!(e.ok(&["logs", "flaky"]), "run\nrun\nrun\n");
+    assert_eq!(e.ok(&["wait", "flaky"]), "1\n");
+
+    // A foreground `run -i --rm`: the client that started it is handed over with the rest,
+    // gets its input through and the exit code back, and the container is removed.
+    let out = {
+        use std::io::Write;
+        let mut child = e
+            .cmd()
+            .args([
+                "run",
+                "-i",
+                "--rm",
+                "--network",
+                "none",
+                "busybox",
+                "sh",
+                "-c",
+            ])
+            .arg("sleep 0.5; cat; exit 3")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"through the relay\n")
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "through the relay\n");
+    assert_eq!(e.ok(&["ps", "-aq"]).lines().count(), 1);
+}
+
+#[test]
+fn attach_and_detach_through_the_relay() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    let mut cmd = e.cmd();
+    cmd.args([
+        "run",
+        "-it",
+        "--network",
+        "none",
+        "--name",
+        "sh1",
+        "busybox",
+        "sh",
+    ]);
+    let mut t = Terminal::spawn(cmd, 24, 80);
+    t.expect("# ", 10);
+    relayed(&e, "sh1");
+    // The starting client, handed over to the relay, still reaches the shell and detaches.
+    t.send(b"echo $((6*7))\r");
+    t.expect("42", 10);
+    t.send(CTRL_P_CTRL_Q);
+    assert_eq!(t.wait(10), 0, "{}", t.seen);
+    // A new client attaches to the relay's socket, with its own terminal size.
+    let mut cmd = e.cmd();
+    cmd.args(["attach", "sh1"]);
+    let mut t = Terminal::spawn(cmd, 19, 57);
+    t.send(b"stty size; echo $((6*8))\r");
+    t.expect("19 57", 10);
+    t.expect("48", 10);
+    t.send(b"exit 5\r");
+    assert_eq!(t.wait(10), 5, "{}", t.seen);
+    assert_eq!(e.inspect("sh1")["State"]["ExitCode"], 5);
+}
