@@ -32,6 +32,7 @@ pub mod usage;
 pub mod user;
 mod volume_fill;
 pub mod volumes;
+mod xattrs;
 
 pub use commit::CommitRequest;
 pub use config::{MountConfig, NetworkAttach, NetworkMode, RestartPolicy, RunConfig, SeccompMode};
