@@ -28,6 +28,7 @@ pub mod prune;
 pub mod record;
 pub mod rootfs;
 pub mod spec;
+mod torn;
 pub mod usage;
 pub mod user;
 mod volume_fill;
