@@ -462,3 +462,140 @@ fn a_new_volume_is_filled_from_the_image_once_unless_nocopy() {
     assert_eq!(out, "");
     assert!(!e.mounts_anything());
 }
+
+fn lsetxattr(path: &std::path::Path, name: &str, value: &[u8]) {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let n = std::ffi::CString::new(name).unwrap();
+    // SAFETY: NUL-terminated path and name; value pointer and length from one slice.
+    let rc = unsafe {
+        libc::lsetxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "setting {name} on {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
+fn lgetxattr(path: &std::path::Path, name: &str) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let n = std::ffi::CString::new(name).unwrap();
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: NUL-terminated path and name; buffer pointer and length from one Vec.
+    let rc = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if rc < 0 {
+        let err = std::io::Error::last_os_error();
+        assert_eq!(err.raw_os_error(), Some(libc::ENODATA), "{name}: {err}");
+        return None;
+    }
+    buf.truncate(rc as usize);
+    Some(buf)
+}
+
+#[test]
+fn a_new_volume_is_filled_with_the_images_extended_attributes() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    e.ok(&[
+        "run",
+        "--name",
+        "src",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /data/sub && echo hello > /data/f && cp /bin/busybox /data/busybox && \
+         ln -s f /data/link",
+    ]);
+    // The attributes are set from the host on the container's writable layer, then committed:
+    // the image's /data carries them in its layer.
+    let id = e.inspect("src")["Id"].as_str().unwrap().to_string();
+    let upper = e.root.path().join("containers").join(&id).join("diff/data");
+    assert!(upper.join("f").is_file(), "{} has no f", upper.display());
+    // cap_net_bind_service=ep: VFS_CAP_REVISION_2 with the effective flag, permitted bit 10.
+    let cap: [u8; 20] = [1, 0, 0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    lsetxattr(&upper.join("f"), "user.origin", b"image\0bytes");
+    lsetxattr(&upper.join("busybox"), "security.capability", &cap);
+    lsetxattr(&upper.join("sub"), "user.dir", b"sub");
+    lsetxattr(&upper, "user.top", b"the mount point itself");
+    // user.* is refused on symlinks; trusted.* is not.
+    lsetxattr(&upper.join("link"), "trusted.berth-test", b"link");
+    e.ok(&["commit", "src", "xattrs"]);
+
+    // The fill copies them into the new volume, seen on the host.
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "xvol:/data",
+        "xattrs",
+        "cat",
+        "/data/f",
+    ]);
+    assert_eq!(out, "hello\n");
+    let v: serde_json::Value = serde_json::from_str(&e.ok(&["volume", "inspect", "xvol"])).unwrap();
+    let data = std::path::PathBuf::from(v[0]["Mountpoint"].as_str().unwrap());
+    assert_eq!(
+        lgetxattr(&data.join("f"), "user.origin").as_deref(),
+        Some(&b"image\0bytes"[..])
+    );
+    assert_eq!(
+        lgetxattr(&data.join("busybox"), "security.capability").as_deref(),
+        Some(&cap[..])
+    );
+    assert_eq!(
+        lgetxattr(&data.join("sub"), "user.dir").as_deref(),
+        Some(&b"sub"[..])
+    );
+    assert_eq!(
+        lgetxattr(&data, "user.top").as_deref(),
+        Some(&b"the mount point itself"[..])
+    );
+    assert_eq!(
+        lgetxattr(&data.join("link"), "trusted.berth-test").as_deref(),
+        Some(&b"link"[..])
+    );
+    assert_eq!(lgetxattr(&data.join("link"), "user.origin"), None);
+
+    // The capability works from the volume: a non-root user running the copy has it.
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--user",
+        "1000",
+        "-v",
+        "xvol:/data",
+        "xattrs",
+        "/data/busybox",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ]);
+    assert_eq!(out, "CapEff:\t0000000000000400\n");
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--user",
+        "1000",
+        "xattrs",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ]);
+    assert_eq!(
+        out, "CapEff:\t0000000000000000\n",
+        "busybox itself has none"
+    );
+    assert!(!e.mounts_anything());
+}

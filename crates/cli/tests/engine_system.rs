@@ -262,3 +262,130 @@ fn volume_prune_filters_by_label_and_all() {
     let out = e.ok(&["volume", "prune", "-af", "--filter", "label=keep"]);
     assert_eq!(names(&out), ["kept"]);
 }
+
+/// Whether a `berth-monitor` process for container `id` runs: berth (`berth-monitor ROOT
+/// RUNROOT ID ...`) or the relay program it became (`... resume=ID ...`).
+fn monitor_runs(id: &str) -> bool {
+    let relayed = format!("resume={id}");
+    std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
+        std::fs::read(p.path().join("cmdline")).is_ok_and(|c| {
+            let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+            args.first() == Some(&&b"berth-monitor"[..])
+                && (args.get(3) == Some(&id.as_bytes()) || args.contains(&relayed.as_bytes()))
+        })
+    })
+}
+
+#[test]
+fn containers_with_torn_records_are_cleaned_up_and_free_their_names() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    let containers = e.root.path().join("containers");
+    let id_of = |name: &str| e.inspect(name)["Id"].as_str().unwrap().to_string();
+    let record = |id: &str| containers.join(id).join("container.json");
+    let keep = e.ok(&["create", "--name", "keep", "busybox", "true"]);
+    let keep = keep.trim().to_string();
+    // What a power loss can leave of an unsynced record: nothing, or its first half.
+    e.ok(&["run", "--name", "empty", "busybox", "true"]);
+    e.ok(&["create", "--name", "half", "busybox", "true"]);
+    e.ok(&["run", "--name", "byrm", "busybox", "true"]);
+    let (empty, half, byrm) = (id_of("empty"), id_of("half"), id_of("byrm"));
+    std::fs::write(record(&empty), b"").unwrap();
+    let data = std::fs::read(record(&half)).unwrap();
+    std::fs::write(record(&half), &data[..data.len() / 2]).unwrap();
+    std::fs::write(record(&byrm), b"").unwrap();
+    // Valid JSON of another shape (a newer berth's record) is never taken for a torn one.
+    e.ok(&["create", "--name", "newer", "busybox", "true"]);
+    let newer = id_of("newer");
+    std::fs::write(record(&newer), br#"{"version": 99}"#).unwrap();
+    // A record whose rename never reached the disk: a directory without one, from before this
+    // boot. One made now is a container being created and stays.
+    e.ok(&["create", "--name", "lost", "busybox", "true"]);
+    let lost = id_of("lost");
+    std::fs::remove_file(record(&lost)).unwrap();
+    let epoch = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1);
+    std::fs::File::open(containers.join(&lost))
+        .unwrap()
+        .set_modified(epoch)
+        .unwrap();
+    let creating = "c".repeat(64);
+    std::fs::create_dir(containers.join(&creating)).unwrap();
+
+    // `rm NAME` removes a torn container, with its name.
+    e.ok(&["rm", "byrm"]);
+    assert!(!containers.join(&byrm).exists());
+    let out = e.run(&["rm", "byrm"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+
+    // A running container's torn record is left while its monitor holds it, also by `rm -f`.
+    let live = e.detached("live", &[], "sleep 1000");
+    let live = live.trim().to_string();
+    let init = e.inspect("live")["State"]["Pid"].as_i64().unwrap() as i32;
+    std::fs::write(record(&live), b"").unwrap();
+
+    // `ps -a` shows the good and the live containers only, and sweeps the torn ones away.
+    let ids = e.ok(&["ps", "-aq", "--no-trunc"]);
+    assert_eq!(
+        ids,
+        format!("{keep}\n"),
+        "the torn and the newer are not listed"
+    );
+    for id in [&empty, &half, &lost] {
+        assert!(!containers.join(id).exists(), "{id} is still there");
+    }
+    assert!(
+        containers.join(&newer).exists(),
+        "the newer record was removed"
+    );
+    assert!(
+        containers.join(&creating).exists(),
+        "a container being made was removed"
+    );
+    assert!(
+        containers.join(&live).exists(),
+        "a held container was removed"
+    );
+    let out = e.run(&["rm", "-f", "live"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).is_empty() && common::engine::stderr(&out).contains("still runs"),
+        "{out:?}"
+    );
+    assert!(containers.join(&live).exists());
+
+    // Their names are free again, and their name links gone.
+    for name in ["empty", "half", "byrm", "lost"] {
+        e.ok(&["run", "--name", name, "busybox", "true"]);
+    }
+    let links: Vec<String> = std::fs::read_dir(e.root.path().join("names"))
+        .unwrap()
+        .map(|l| l.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(links.len(), 7, "{links:?}");
+
+    // Once its processes are gone the torn live container goes too, and so does its name.
+    // SAFETY: kill(2) of the container's init.
+    assert_eq!(unsafe { libc::kill(init, libc::SIGKILL) }, 0);
+    common::wait_until("the monitor to exit", 20, || !monitor_runs(&live));
+    e.ok(&["rm", "live"]);
+    assert!(!containers.join(&live).exists());
+    e.ok(&["run", "--name", "live", "busybox", "true"]);
+
+    // `run --name` takes the name of a torn container without waiting for a `ps`.
+    e.ok(&["create", "--name", "again", "busybox", "true"]);
+    let again = id_of("again");
+    std::fs::write(record(&again), b"{\"version\": 1, \"id\": ").unwrap();
+    e.ok(&["run", "--name", "again", "busybox", "true"]);
+    assert!(!containers.join(&again).exists());
+    assert_ne!(id_of("again"), again);
+
+    // `container prune` takes them too, and says so.
+    let prunable = id_of("again");
+    std::fs::write(record(&prunable), b"").unwrap();
+    let out = e.ok(&["container", "prune", "-f"]);
+    assert!(out.contains(&prunable), "{out}");
+    assert!(!containers.join(&prunable).exists());
+    assert!(!e.mounts_anything());
+}

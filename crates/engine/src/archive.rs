@@ -16,6 +16,8 @@ use std::path::{Component, Path, PathBuf};
 use berth_sys::{openat2, ResolveFlags};
 use tar::{Archive, Builder, EntryType, Header};
 
+use crate::xattrs;
+
 const IN_ROOT: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
 
 /// Filesystems whose contents are the kernel's, never copied: a running container's /proc,
@@ -210,6 +212,18 @@ pub fn stat(tree: &dyn Tree, path: &Path, follow: bool) -> io::Result<PathStat> 
     })
 }
 
+/// The carried extended attributes (`xattrs.rs`) of the directory `path` of `tree`.
+pub(crate) fn xattrs_of(tree: &dyn Tree, path: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
+    let obj = open_path(tree, path, true)?;
+    let dir = openat(
+        obj.as_fd(),
+        OsStr::new("."),
+        libc::O_RDONLY | libc::O_DIRECTORY,
+        0,
+    )?;
+    xattrs::read(dir.as_fd(), OsStr::new(""))
+}
+
 /// Writes `path` of `tree` as a tar to `out`, its entries named `name` and `name/...` (the
 /// contents only, unprefixed, when `name` is empty). The final symlink is followed with
 /// `follow`; symlinks below are archived as links.
@@ -220,11 +234,36 @@ pub fn write_tar<W: Write>(
     name: &Path,
     out: W,
 ) -> io::Result<W> {
+    write_tar_with(tree, path, follow, name, out, false)
+}
+
+/// [`write_tar`] that also records each entry's carried extended attributes (`xattrs.rs`) as
+/// PAX `SCHILY.xattr.*` records, for copies that keep them (a volume filled from its image;
+/// `cp` and `export` carry none, as Docker's keep at most file capabilities).
+pub(crate) fn write_tar_with_xattrs<W: Write>(
+    tree: &dyn Tree,
+    path: &Path,
+    follow: bool,
+    name: &Path,
+    out: W,
+) -> io::Result<W> {
+    write_tar_with(tree, path, follow, name, out, true)
+}
+
+fn write_tar_with<W: Write>(
+    tree: &dyn Tree,
+    path: &Path,
+    follow: bool,
+    name: &Path,
+    out: W,
+    xattrs: bool,
+) -> io::Result<W> {
     let obj = open_path(tree, path, follow)?;
     let st = fstat(obj.as_fd())?;
     let mut w = TarOut {
         tar: Builder::new(out),
         links: HashMap::new(),
+        xattrs,
     };
     match kind_of(st.st_mode) {
         Kind::Dir => {
@@ -255,6 +294,8 @@ struct TarOut<W: Write> {
     tar: Builder<W>,
     /// First name written for each multiply-linked inode, so later ones become hardlinks.
     links: HashMap<(u64, u64), PathBuf>,
+    /// Whether entries carry their extended attributes.
+    xattrs: bool,
 }
 
 impl<W: Write> TarOut<W> {
@@ -313,7 +354,11 @@ impl<W: Write> TarOut<W> {
         h.set_gid(st.st_gid.into());
         h.set_mtime(st.st_mtime.max(0) as u64);
         h.set_size(0);
-        match kind_of(st.st_mode) {
+        let kind = kind_of(st.st_mode);
+        if self.xattrs && !(kind == Kind::Other && st.st_mode & libc::S_IFMT == libc::S_IFSOCK) {
+            self.append_xattrs(dir, at_name, st)?;
+        }
+        match kind {
             Kind::Dir => {
                 h.set_entry_type(EntryType::Directory);
                 self.tar.append_data(&mut h, name, io::empty())
@@ -359,6 +404,32 @@ impl<W: Write> TarOut<W> {
             }
         }
     }
+
+    /// The PAX records of the entry's carried attributes, which the next header takes. A
+    /// hardlink after its first name gets none: it is the same inode.
+    fn append_xattrs(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        at_name: &OsStr,
+        st: &libc::stat,
+    ) -> io::Result<()> {
+        if st.st_nlink > 1
+            && kind_of(st.st_mode) == Kind::File
+            && self.links.contains_key(&(st.st_dev, st.st_ino))
+        {
+            return Ok(());
+        }
+        let attrs = xattrs::read(dir, at_name)?;
+        let keys: Vec<String> = attrs
+            .iter()
+            .map(|(n, _)| format!("{}{n}", xattrs::PAX_PREFIX))
+            .collect();
+        self.tar.append_pax_extensions(
+            keys.iter()
+                .map(String::as_str)
+                .zip(attrs.iter().map(|(_, v)| v.as_slice())),
+        )
+    }
 }
 
 /// How a tar is extracted.
@@ -369,6 +440,9 @@ pub struct ExtractOptions {
     /// Renames the first component of every entry: `(from, to)`; an empty `to` drops it (the
     /// entry named `from` itself is then skipped: it is the destination).
     pub rebase: Option<(OsString, OsString)>,
+    /// Sets the carried extended attributes the tar records (`xattrs.rs`); without it they
+    /// are ignored.
+    pub xattrs: bool,
 }
 
 /// Extracts `tar` into the directory `dest` of `tree`.
@@ -393,6 +467,11 @@ pub fn extract(
         };
         let mode = h.mode().unwrap_or(0o644) & 0o7777;
         let mtime = h.mtime().unwrap_or(0);
+        let attrs = if opts.xattrs {
+            entry_xattrs(&mut entry)?
+        } else {
+            Vec::new()
+        };
         let (parent, name) = open_parent(tree, &full)?;
         let p = parent.as_fd();
         let existing = fstatat(p, &name).ok();
@@ -420,6 +499,7 @@ pub fn extract(
                 0,
             )?;
             own(d.as_fd(), uid, gid, Some(mode))?;
+            xattrs::write(d.as_fd(), OsStr::new(""), &attrs)?;
             dir_times.push((full, mtime));
             continue;
         }
@@ -447,6 +527,7 @@ pub fn extract(
                 let mut file = File::from(f);
                 io::copy(&mut entry, &mut file)?;
                 own(file.as_fd(), uid, gid, Some(mode))?;
+                xattrs::write(p, &name, &attrs)?;
                 set_times(p, &name, mtime)?;
             }
             EntryType::Symlink => {
@@ -466,6 +547,7 @@ pub fn extract(
                         libc::AT_SYMLINK_NOFOLLOW,
                     )
                 })?;
+                xattrs::write(p, &name, &attrs)?;
                 set_times(p, &name, mtime)?;
             }
             EntryType::Link => {
@@ -511,6 +593,7 @@ pub fn extract(
                         libc::AT_SYMLINK_NOFOLLOW,
                     )
                 })?;
+                xattrs::write(p, &name, &attrs)?;
             }
             // Headers the tar crate has not folded into an entry, and types with no file.
             _ => {}
@@ -522,6 +605,24 @@ pub fn extract(
         set_times(parent.as_fd(), &name, *mtime)?;
     }
     Ok(())
+}
+
+/// The extended attributes an entry's PAX records carry.
+fn entry_xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    if let Some(exts) = entry.pax_extensions()? {
+        for ext in exts {
+            let ext = ext?;
+            if let Some(name) = ext
+                .key()
+                .ok()
+                .and_then(|k| k.strip_prefix(xattrs::PAX_PREFIX))
+            {
+                out.push((name.to_owned(), ext.value_bytes().to_vec()));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// An entry's path, relative and clean, after the rebase; `None` for the destination itself.
@@ -638,6 +739,98 @@ fn conflict(path: &Path, what: &str, with: &str) -> io::Error {
 mod tests {
     use super::*;
 
+    fn set_xattr(path: &Path, name: &str, value: &[u8]) -> bool {
+        let dir = File::open(path.parent().unwrap()).unwrap();
+        let attrs = [(name.to_string(), value.to_vec())];
+        xattrs::write(dir.as_fd(), path.file_name().unwrap(), &attrs).unwrap();
+        xattrs::read(dir.as_fd(), path.file_name().unwrap())
+            .unwrap()
+            .contains(&attrs[0])
+    }
+
+    fn get_xattrs(path: &Path) -> Vec<(String, Vec<u8>)> {
+        let dir = File::open(path.parent().unwrap()).unwrap();
+        xattrs::read(dir.as_fd(), path.file_name().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn extended_attributes_travel_only_when_asked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        let long = "l".repeat(150);
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::write(src.join("f"), "data").unwrap();
+        std::fs::write(src.join(&long), "long").unwrap();
+        std::fs::hard_link(src.join("f"), src.join("f2")).unwrap();
+        std::os::unix::fs::symlink("f", src.join("link")).unwrap();
+        if !set_xattr(&src.join("f"), "user.a", &[0, 1, 255]) {
+            eprintln!("skipping: {} keeps no user xattrs", tmp.path().display());
+            return;
+        }
+        assert!(set_xattr(&src.join("sub"), "user.b", b"dir"));
+        assert!(set_xattr(&src.join(&long), "user.c", b"long name"));
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        if root {
+            assert!(set_xattr(&src.join("link"), "trusted.t", b"on the link"));
+        }
+        let host = DirTree::open(Path::new("/")).unwrap();
+
+        for with in [true, false] {
+            let tar = write_tar_with(&host, &src, false, Path::new(""), Vec::new(), with).unwrap();
+            let dst = tmp.path().join(format!("dst-{with}"));
+            std::fs::create_dir(&dst).unwrap();
+            let opts = ExtractOptions {
+                xattrs: true,
+                ..ExtractOptions::default()
+            };
+            extract(
+                &DirTree::open(&dst).unwrap(),
+                Path::new("/"),
+                &tar[..],
+                &opts,
+            )
+            .unwrap();
+            let expect = |pairs: &[(&str, &[u8])]| -> Vec<(String, Vec<u8>)> {
+                if !with {
+                    return Vec::new();
+                }
+                pairs
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_vec()))
+                    .collect()
+            };
+            assert_eq!(
+                get_xattrs(&dst.join("f")),
+                expect(&[("user.a", &[0, 1, 255])])
+            );
+            assert_eq!(
+                get_xattrs(&dst.join("f2")),
+                expect(&[("user.a", &[0, 1, 255])])
+            );
+            assert_eq!(get_xattrs(&dst.join("sub")), expect(&[("user.b", b"dir")]));
+            assert_eq!(
+                get_xattrs(&dst.join(&long)),
+                expect(&[("user.c", b"long name")])
+            );
+            assert_eq!(std::fs::read_to_string(dst.join(&long)).unwrap(), "long");
+            if root {
+                assert_eq!(
+                    get_xattrs(&dst.join("link")),
+                    expect(&[("trusted.t", b"on the link")])
+                );
+            }
+        }
+
+        // A tar with attributes extracted without asking leaves them out.
+        let tar = write_tar_with_xattrs(&host, &src, false, Path::new(""), Vec::new()).unwrap();
+        let dst = tmp.path().join("dst-ignored");
+        std::fs::create_dir(&dst).unwrap();
+        let tree = DirTree::open(&dst).unwrap();
+        extract(&tree, Path::new("/"), &tar[..], &ExtractOptions::default()).unwrap();
+        assert_eq!(get_xattrs(&dst.join("f")), Vec::new());
+    }
+
     #[test]
     fn a_tree_round_trips_and_links_stay_inside_the_destination() {
         let tmp = tempfile::tempdir().unwrap();
@@ -655,6 +848,7 @@ mod tests {
         let opts = ExtractOptions {
             owner: None,
             rebase: Some(("d".into(), "copy".into())),
+            xattrs: false,
         };
         extract(&tree, Path::new("/"), &tar[..], &opts).unwrap();
         assert_eq!(std::fs::read_to_string(dst.join("copy/f")).unwrap(), "data");

@@ -126,7 +126,13 @@ impl Engine {
         };
         self.resolve_volumes(&mut rec)?;
         if name.is_some() {
-            self.containers.create(&rec)?;
+            match self.containers.create(&rec) {
+                // A crash may have left the name to a container whose record is torn.
+                Err(Error::Conflict(_)) if self.reclaim_torn_name(&rec.name) => {
+                    self.containers.create(&rec)?
+                }
+                other => other?,
+            }
         } else {
             let mut attempt = 0;
             loop {
@@ -430,7 +436,11 @@ impl Engine {
     /// `rm`: a running container only with `force` (killed first). `volumes` also removes its
     /// anonymous volumes.
     pub fn remove(&self, id: &str, force: bool, volumes: bool) -> Result<()> {
-        let rec = self.containers.load(id)?;
+        let rec = match self.containers.load(id) {
+            Ok(r) => r,
+            Err(e @ Error::Corrupt(_)) => return self.remove_unreadable(id, e),
+            Err(e) => return Err(e),
+        };
         if rec.is_running() {
             if !force {
                 return Err(Error::Conflict(format!(

@@ -28,10 +28,12 @@ pub mod prune;
 pub mod record;
 pub mod rootfs;
 pub mod spec;
+mod torn;
 pub mod usage;
 pub mod user;
 mod volume_fill;
 pub mod volumes;
+mod xattrs;
 
 pub use commit::CommitRequest;
 pub use config::{MountConfig, NetworkAttach, NetworkMode, RestartPolicy, RunConfig, SeccompMode};

@@ -607,9 +607,41 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
         .map_err(|e| Error::Other(format!("creating a pipe: {e}")))
 }
 
+/// The container a monitor process is for, from its command line (`/proc/PID/cmdline`, NUL
+/// separated): `berth-monitor ROOT RUNROOT ID MODE...` while it is berth, and the relay
+/// program's `berth-monitor key=value...` with `resume=ROOT resume=RUNROOT resume=ID ...`.
+pub(crate) fn container_of(cmdline: &[u8]) -> Option<&[u8]> {
+    let mut args = cmdline.split(|b| *b == 0);
+    if args.next() != Some(MONITOR_ARG0.as_bytes()) {
+        return None;
+    }
+    let args: Vec<&[u8]> = args.collect();
+    let resumed: Vec<&[u8]> = args
+        .iter()
+        .filter_map(|a| a.strip_prefix(b"resume="))
+        .collect();
+    if resumed.is_empty() {
+        args.get(2).copied()
+    } else {
+        resumed.get(2).copied()
+    }
+}
+
 /// For tests and `ps`: the monitor's argv0.
 pub fn is_monitor_argv0(arg0: &str) -> bool {
     std::path::Path::new(arg0)
         .file_name()
         .is_some_and(|n| n == MONITOR_ARG0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_monitor_names_its_container_before_and_after_the_hand_over() {
+        let berth = b"berth-monitor\0/var/lib/berth\0/run/berth\0abc\0detach\0";
+        assert_eq!(super::container_of(berth), Some(&b"abc"[..]));
+        let relay = b"berth-monitor\0berth=7\0pid=9\0out=6\0resume=/r\0resume=/run\0resume=abc\0resume=resume\0resume=delay=100\0launcher=3\0";
+        assert_eq!(super::container_of(relay), Some(&b"abc"[..]));
+        assert_eq!(super::container_of(b"berth\0ps\0-a\0"), None);
+    }
 }

@@ -51,9 +51,11 @@ impl Engine {
         &self,
         matches: &dyn Fn(&ContainerRecord) -> bool,
     ) -> Result<(Vec<String>, u64)> {
-        let mut removed = Vec::new();
+        // Containers a crash left with a torn record are stopped ones nobody can list.
+        let (recs, unreadable) = self.containers.scan()?;
+        let mut removed = self.sweep_torn_containers(&unreadable);
         let mut freed = 0;
-        for rec in self.containers.list()? {
+        for rec in recs {
             if !matches!(
                 rec.observed_status(),
                 Status::Created | Status::Exited | Status::Dead

@@ -264,13 +264,22 @@ impl Containers {
 
     /// Every container whose record is readable, newest first (as `docker ps` lists them).
     pub fn list(&self) -> Result<Vec<ContainerRecord>> {
-        let mut out: Vec<ContainerRecord> = self
-            .ids()?
-            .iter()
-            .filter_map(|id| self.load(id).ok())
-            .collect();
+        Ok(self.scan()?.0)
+    }
+
+    /// [`Self::list`], and the ids of the containers whose record could not be read (for
+    /// `Engine::sweep_torn_containers`, which so reads no record twice).
+    pub fn scan(&self) -> Result<(Vec<ContainerRecord>, Vec<String>)> {
+        let mut out = Vec::new();
+        let mut unreadable = Vec::new();
+        for id in self.ids()? {
+            match self.load(&id) {
+                Ok(rec) => out.push(rec),
+                Err(_) => unreadable.push(id),
+            }
+        }
         out.sort_by(|a, b| b.created.cmp(&a.created));
-        Ok(out)
+        Ok((out, unreadable))
     }
 
     /// Renames under the new name's claim: the new link is made first, so a taken name fails
@@ -302,15 +311,56 @@ impl Containers {
         if read_name(&link).is_some_and(|t| t == rec.id) {
             let _ = fs::remove_file(&link);
         }
-        let dir = self.dir(&rec.id);
+        self.remove_dir(&rec.id)
+    }
+
+    /// What the bytes of `id`'s record are, without reading them into a record: a record that
+    /// is not JSON at all was cut short (or zero-filled) by a crash, as only a `--rm`
+    /// container's unsynced one can be; JSON of another shape may be a newer berth's and is
+    /// `Readable` here.
+    pub(crate) fn record_bytes(&self, id: &str) -> Result<RecordBytes> {
+        let path = self.dir(id).join(RECORD_FILE);
+        match fs::read(&path) {
+            Ok(data) if serde_json::from_slice::<serde::de::IgnoredAny>(&data).is_ok() => {
+                Ok(RecordBytes::Readable)
+            }
+            Ok(_) => Ok(RecordBytes::Torn),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(RecordBytes::Missing),
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+
+    /// Deletes a container whose record cannot be read: every name link to its id (the record
+    /// that said which name it had is lost) and its directory.
+    pub(crate) fn remove_unreadable(&self, id: &str) -> Result<()> {
+        let names = self.paths.names();
+        for entry in fs::read_dir(&names).map_err(|e| Error::io(&names, e))? {
+            let link = entry.map_err(|e| Error::io(&names, e))?.path();
+            if read_name(&link).is_some_and(|t| t == id) {
+                let _ = fs::remove_file(&link);
+            }
+        }
+        self.remove_dir(id)
+    }
+
+    fn remove_dir(&self, id: &str) -> Result<()> {
+        let dir = self.dir(id);
         // Rename first: a half-deleted directory is never taken for a container.
-        let doomed = self.paths.containers().join(format!(".rm-{}", rec.id));
+        let doomed = self.paths.containers().join(format!(".rm-{id}"));
         match fs::rename(&dir, &doomed) {
             Ok(()) => fs::remove_dir_all(&doomed).map_err(|e| Error::io(&doomed, e)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(&dir, e)),
         }
     }
+}
+
+/// See [`Containers::record_bytes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecordBytes {
+    Readable,
+    Torn,
+    Missing,
 }
 
 const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -377,6 +427,28 @@ mod tests {
     use super::*;
 
     const ID: &str = "f3a9c1e2b4d6087f9e1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6ff0";
+
+    #[test]
+    fn records_cut_short_are_torn_other_json_is_not() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = Paths::new(tmp.path().join("root"), tmp.path().join("run"));
+        let c = Containers::new(&paths).unwrap();
+        assert_eq!(c.record_bytes(ID).unwrap(), RecordBytes::Missing);
+        fs::create_dir(c.dir(ID)).unwrap();
+        let record = c.dir(ID).join(RECORD_FILE);
+        for (bytes, want) in [
+            (&b""[..], RecordBytes::Torn),
+            (b"{\"version\": 1, \"id\": \"f3", RecordBytes::Torn),
+            (b"\0\0\0\0", RecordBytes::Torn),
+            (b"{\"version\": 99}", RecordBytes::Readable),
+        ] {
+            fs::write(&record, bytes).unwrap();
+            assert_eq!(c.record_bytes(ID).unwrap(), want, "{bytes:?}");
+        }
+        let (listed, unreadable) = c.scan().unwrap();
+        assert!(listed.is_empty());
+        assert_eq!(unreadable, [ID]);
+    }
 
     #[test]
     fn name_links_fit_an_inode_and_name_the_id() {

@@ -1,6 +1,8 @@
 //! A volume's first use fills it from the image, as Docker's do: when a container is created
 //! with an empty volume mounted over a directory of its image, the volume takes a copy of that
-//! directory (contents, ownership and modes, and the directory's own owner and mode), so
+//! directory (contents, ownership, modes and extended attributes (`xattrs.rs`: the user's,
+//! trusted ones, file capabilities, the SELinux label where the volume's filesystem takes it),
+//! and the directory's own owner, mode and attributes), so
 //! `-v data:/var/lib/mysql` starts from what the image put there. A volume that has content is
 //! left alone, binds never are filled, and `volume-nocopy` (`:nocopy`) turns it off.
 //!
@@ -8,6 +10,7 @@
 //! descriptor), the tree is copied with the confined tar walker of `archive` (every path
 //! resolved inside the rootfs or the volume), through an unnamed spool file in the store.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io::{Seek, SeekFrom};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -17,6 +20,7 @@ use crate::archive::{self, DirTree, ExtractOptions, Kind};
 use crate::config::MountConfig;
 use crate::error::{Error, Result};
 use crate::record::ContainerRecord;
+use crate::xattrs;
 use crate::Engine;
 
 /// Fills every empty volume of `rec` (without `no_copy`) from the image at its mount path.
@@ -59,7 +63,8 @@ pub(crate) fn fill_new_volumes(engine: &Engine, rec: &ContainerRecord) -> Result
     Ok(())
 }
 
-/// Copies the directory `path` of `image` into `dest` (empty), with its owner and mode. A
+/// Copies the directory `path` of `image` into `dest` (empty), with its owner, mode and
+/// extended attributes. A
 /// path the image lacks, or that is not a directory, leaves `dest` as it is (Docker's rule).
 fn copy_dir(image: &DirTree, path: &Path, dest: &Path) -> std::io::Result<()> {
     let source = match archive::stat(image, path, true) {
@@ -69,10 +74,14 @@ fn copy_dir(image: &DirTree, path: &Path, dest: &Path) -> std::io::Result<()> {
         Err(e) => return Err(e),
     };
     let spool = tempfile::tempfile_in(dest.parent().unwrap_or(dest))?;
-    let mut spool = archive::write_tar(image, path, true, Path::new(""), spool)?;
+    let mut spool = archive::write_tar_with_xattrs(image, path, true, Path::new(""), spool)?;
     spool.seek(SeekFrom::Start(0))?;
     let volume = DirTree::open(dest)?;
-    archive::extract(&volume, Path::new("/"), spool, &ExtractOptions::default())?;
+    let opts = ExtractOptions {
+        xattrs: true,
+        ..ExtractOptions::default()
+    };
+    archive::extract(&volume, Path::new("/"), spool, &opts)?;
     let dir = fs::File::open(dest)?;
     // SAFETY: fchown/fchmod of a descriptor we own.
     unsafe {
@@ -82,7 +91,9 @@ fn copy_dir(image: &DirTree, path: &Path, dest: &Path) -> std::io::Result<()> {
             return Err(std::io::Error::last_os_error());
         }
     }
-    Ok(())
+    // The tar has no entry for the directory itself.
+    let attrs = archive::xattrs_of(image, path)?;
+    xattrs::write(dir.as_fd(), OsStr::new(""), &attrs)
 }
 
 fn is_empty(dir: &Path) -> Result<bool> {

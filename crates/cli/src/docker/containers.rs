@@ -145,9 +145,11 @@ fn matches_filter(rec: &ContainerRecord, filter: &str) -> Result<bool> {
 }
 
 pub fn ps(engine: &Engine, a: &PsArgs) -> Result<i32> {
-    // Endpoints of containers that died without releasing them (a killed monitor) go now.
+    // Containers a crash left with a torn record, and endpoints of containers that died
+    // without releasing them (a killed monitor), go now.
+    let (mut recs, unreadable) = engine.containers.scan()?;
+    engine.sweep_torn_containers(&unreadable);
     let _ = engine.sweep_networks();
-    let mut recs: Vec<ContainerRecord> = engine.containers.list()?;
     let show_all = a.all || a.last.is_some() || a.latest;
     if !show_all {
         recs.retain(|r| r.is_running() || r.observed_status() == Status::Restarting);

@@ -218,6 +218,7 @@ fn cp_out(engine: &Engine, a: &CpArgs, name: &str, src: &str, dest: Option<&str>
             )
         }),
         rebase: land.rebase,
+        xattrs: false,
     };
     let copied = stream(
         |w| archive::write_tar(&fs, &src_path, a.follow_link, Path::new(&base), w).map(drop),
@@ -249,6 +250,7 @@ fn cp_in(engine: &Engine, a: &CpArgs, src: Option<&str>, name: &str, dest: &str)
         let opts = ExtractOptions {
             owner,
             rebase: None,
+            xattrs: false,
         };
         archive::extract(&fs, &dest_path, io::stdin().lock(), &opts)
             .with_context(|| format!("extracting into {name}:{dest}"))?;
@@ -276,6 +278,7 @@ fn cp_in(engine: &Engine, a: &CpArgs, src: Option<&str>, name: &str, dest: &str)
     let opts = ExtractOptions {
         owner,
         rebase: land.rebase,
+        xattrs: false,
     };
     let copied = stream(
         |w| archive::write_tar(&host, &src_path, a.follow_link, Path::new(&base), w).map(drop),
