@@ -4,16 +4,20 @@
 # check that nothing is left (cgroups, monitors). Memory per container is measured two ways:
 # the drop in MemAvailable (everything: monitor, the container's process, kernel objects such as
 # namespaces, cgroups and the overlay mount) and the PSS of the monitor and the container
-# process (what `ps` users would add up). N defaults to 1000 (DENSITY_N).
+# process (what `ps` users would add up). N defaults to 1000 (DENSITY_N); the network mode to
+# none (DENSITY_NETWORK=bridge: the default bridge, a veth and an address each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 berth=$(realpath "${BERTH:-target/release/berth}")
 n=${DENSITY_N:-1000}
+net=${DENSITY_NETWORK:-none}
+# The default bridge on a subnet of the project's own, big enough for N containers.
+export BERTH_BRIDGE_SUBNET=${BERTH_BRIDGE_SUBNET:-10.216.0.0/16}
 dir=$(mktemp -d /tmp/berth-bench-density.XXXXXX)
 run=$(mktemp -d /tmp/berth-bench-density-run.XXXXXX)
 mount -t tmpfs -o mode=0700 tmpfs "$run"  # as /run is on most hosts
 b="$berth --root $dir/root --runroot $run"
-cleanup() { $b rm -f $($b ps -aq) >/dev/null 2>&1 || true; umount -l "$run"; rm -rf "$dir" "$run"; }
+cleanup() { $b rm -f $($b ps -aq) >/dev/null 2>&1 || true; $b network prune -f >/dev/null 2>&1 || true; umount -l "$run"; rm -rf "$dir" "$run"; }
 trap cleanup EXIT
 . scripts/lib.sh
 make_busybox_rootfs "$dir/rootfs" >/dev/null
@@ -31,7 +35,7 @@ m0=$(meminfo)
 before=$(avail "$m0" MemAvailable)
 start=$(date +%s.%N)
 for i in $(seq 1 "$n"); do
-    $b run -d --network none busybox sleep 1000000 >/dev/null
+    $b run -d --network "$net" busybox sleep 1000000 >/dev/null
 done
 end=$(date +%s.%N)
 m1=$(meminfo)
@@ -59,7 +63,7 @@ for id in $ids; do
     done
 done
 left_monitors=$(pgrep -f "^berth-monitor .*$dir/root" | wc -l || true)
-echo "# $(date -u +%F) $(uname -r) $(nproc) CPUs, $(awk '/MemTotal/{print int($2/1024)}' /proc/meminfo) MiB"
+echo "# $(date -u +%F) $(uname -r) $(nproc) CPUs, $(awk '/MemTotal/{print int($2/1024)}' /proc/meminfo) MiB, --network $net"
 awk -v n="$n" -v r="$running" -v s="$start" -v e="$end" -v b="$before" -v a="$after" -v p="$pss_kb" \
     -v rs="$rm_start" -v re="$rm_end" 'BEGIN {
     printf "started %d containers (%d running) in %.1f s: %.1f ms each\n", n, r, e - s, (e - s) * 1000 / n

@@ -841,6 +841,22 @@ fn tcp_query_escapes(name: &str) -> String {
     framed.iter().map(|b| format!("\\{b:03o}")).collect()
 }
 
+/// The pids of resolver processes (`berth-monitor ROOT RUNROOT ID dns ...`) of container `id`.
+fn resolvers_of(id: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|p| {
+            let cmdline = std::fs::read(p.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            (args.first() == Some(&&b"berth-monitor"[..])
+                && args.get(3) == Some(&id.as_bytes())
+                && args.get(4) == Some(&&b"dns"[..]))
+            .then(|| p.file_name().to_str()?.parse().ok())?
+        })
+        .collect()
+}
+
 #[test]
 fn a_container_that_joins_a_user_network_later_resolves_names() {
     if common::skip() {
@@ -856,8 +872,18 @@ fn a_container_that_joins_a_user_network_later_resolves_names() {
         "the default bridge copies the host's resolvers: {before}"
     );
     assert!(!e.run(&["exec", "late", "nslookup", "svc"]).status.success());
+    // On the default bridge alone there is no resolver to serve, so the monitor became the
+    // small relay program; joining a user network starts a resolver of the container's own.
+    let monitor = e.monitor_pid("late");
+    common::wait_until("the monitor to become the relay", 10, || {
+        std::fs::read_link(format!("/proc/{monitor}/exe"))
+            .is_ok_and(|p| p.to_string_lossy().contains("berth-relay-"))
+    });
+    let late_id = e.inspect("late")["Id"].as_str().unwrap().to_string();
+    assert!(resolvers_of(&late_id).is_empty());
 
     e.ok(&["network", "connect", "later", "late"]);
+    assert_eq!(resolvers_of(&late_id).len(), 1);
     let after = e.ok(&["exec", "late", "cat", "/etc/resolv.conf"]);
     assert!(
         after.contains("nameserver 127.0.0.11"),
@@ -880,6 +906,8 @@ fn a_container_that_joins_a_user_network_later_resolves_names() {
     assert_eq!(left, before, "the host's resolvers again");
     assert!(!e.run(&["exec", "late", "nslookup", "svc"]).status.success());
     e.ok(&["network", "connect", "later", "late"]);
+    // The resolver of the first connect still serves: no second one.
+    assert_eq!(resolvers_of(&late_id).len(), 1);
     assert!(String::from_utf8_lossy(&http_from(&e, "late", "svc").stdout).contains("found-later"));
     // The resolver answers over TCP too, inside the container's namespace.
     let script = format!(
@@ -899,7 +927,13 @@ fn a_container_that_joins_a_user_network_later_resolves_names() {
         want[..],
         "A record over TCP: {out}"
     );
+    // The resolver goes with the container's init (it holds the network namespace).
     e.ok(&["rm", "-f", "svc", "late"]);
+    common::wait_until("the resolver to exit", 10, || {
+        resolvers_of(&late_id).iter().all(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).map_or(true, |s| s.contains(") Z "))
+        })
+    });
     e.ok(&["network", "rm", "later"]);
     e.ok(&["network", "prune", "-f"]);
     assert!(!table_exists(&e));

@@ -102,9 +102,94 @@ pub fn spawn(paths: &Paths, id: &str, attach: Option<&AttachOptions>) -> Result<
     })
 }
 
+/// Starts the DNS resolver of running container `id` (whose init is `pid`, started at
+/// `pid_start`) in a process of its own, on `socks` (bound in the container's namespace):
+/// `berth-monitor ROOT RUNROOT ID dns PID START` with the sockets as descriptors 3 and 4.
+pub fn spawn_resolver(
+    paths: &Paths,
+    id: &str,
+    pid: i32,
+    pid_start: u64,
+    socks: berth_network::dns::DnsSockets,
+) -> Result<()> {
+    let (udp, tcp) = (socks.udp.as_raw_fd(), socks.tcp.as_raw_fd());
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg0(MONITOR_ARG0)
+        .arg(paths.root())
+        .arg(paths.runroot())
+        .arg(id)
+        .arg("dns")
+        .arg(pid.to_string())
+        .arg(pid_start.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: only async-signal-safe calls (setsid, dup2) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            // Through free numbers first (closed by the exec): the sockets may be 3 or 4.
+            let (u, t) = (
+                libc::fcntl(udp, libc::F_DUPFD_CLOEXEC, 10),
+                libc::fcntl(tcp, libc::F_DUPFD_CLOEXEC, 10),
+            );
+            if u < 0 || t < 0 || libc::dup2(u, CHANNEL_FD) < 0 || libc::dup2(t, CHANNEL_FD + 1) < 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+        .map(drop)
+        .map_err(|e| Error::Other(format!("starting the container's DNS resolver: {e}")))
+}
+
+/// The resolver process (see [`spawn_resolver`]).
+fn serve_resolver(paths: Paths, id: &str, pid: &str, start: &str) -> i32 {
+    use std::net::{TcpListener, UdpSocket};
+    // SAFETY: descriptors 3 and 4 were set up by `spawn_resolver` for this process alone.
+    let socks = unsafe {
+        berth_network::dns::DnsSockets {
+            udp: UdpSocket::from_raw_fd(CHANNEL_FD),
+            tcp: TcpListener::from_raw_fd(CHANNEL_FD + 1),
+        }
+    };
+    for fd in [CHANNEL_FD, CHANNEL_FD + 1] {
+        let _ = berth_sys::set_cloexec(fd, true);
+    }
+    let (Ok(pid), Ok(start)) = (pid.parse::<i32>(), start.parse::<u64>()) else {
+        return 125;
+    };
+    // SAFETY: pidfd_open takes no pointers.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
+    if pidfd < 0 || !crate::record::alive(pid, start) {
+        // The container is gone already (or its pid is another process's now).
+        return 0;
+    }
+    // SAFETY: a new descriptor we own.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    let engine = match Engine::open(paths) {
+        Ok(e) => e,
+        Err(_) => return 125,
+    };
+    let Ok(server) = engine.serve_dns(id, socks) else {
+        return 125;
+    };
+    // The sockets hold the container's network namespace: they go when its init does.
+    let mut pfd = [nix::poll::PollFd::new(
+        std::os::fd::AsFd::as_fd(&pidfd),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    while nix::poll::poll(&mut pfd, nix::poll::PollTimeout::NONE).is_err() {}
+    drop(server);
+    0
+}
+
 /// The monitor process's `main`: `berth-monitor ROOT RUNROOT ID attach|detach` to start the
 /// container, `berth-monitor ROOT RUNROOT ID resume code=N delay=MS ATTACHMENTS...` from the
-/// relay program when it has exited.
+/// relay program when it has exited, `berth-monitor ROOT RUNROOT ID dns PID START` for a
+/// resolver of its own.
 pub fn main(args: &[String]) -> i32 {
     // SAFETY: signal dispositions and prctls at process start, before any thread exists.
     unsafe {
@@ -119,6 +204,9 @@ pub fn main(args: &[String]) -> i32 {
         }
         [root, runroot, id, mode, rest @ ..] if mode == "resume" => {
             resume(Paths::new(root, runroot), id, rest)
+        }
+        [root, runroot, id, mode, pid, start] if mode == "dns" => {
+            serve_resolver(Paths::new(root, runroot), id, pid, start)
         }
         _ => {
             eprintln!("usage: berth-monitor ROOT RUNROOT ID attach|detach");

@@ -1,8 +1,10 @@
 //! The engine's side of networking. Before a container's bundle is written its addresses and
 //! host ports are reserved (so /etc/hosts can name them); between the runtime's create and
 //! start the links go into its namespace (loopback is up already: the runtime's init brings it
-//! up) and, on user-defined networks, the embedded DNS resolver starts; after it exits (or when it is removed, or found dead) its
-//! endpoints are released. `berth-network` does the work; this module decides what to ask.
+//! up) and, on user-defined networks, the embedded DNS resolver starts (in the monitor; for a
+//! running container that joins one later, in a process of its own); after it exits (or when it
+//! is removed, or found dead) its endpoints are released. `berth-network` does the work; this
+//! module decides what to ask.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -133,11 +135,12 @@ impl Engine {
     }
 
     /// After the runtime's create, before start: the veth pairs into the container's
-    /// namespace, and the DNS resolver's sockets (loopback is already up: the runtime brings
-    /// it up in every network namespace it makes, as runc does). Every container with networks
-    /// of its own gets them, also one only on the default bridge (whose resolv.conf names the
-    /// host's resolvers): it may join a user-defined network later, and then it needs the
-    /// resolver already running, as the monitor is the only process that can serve it.
+    /// namespace (loopback is already up: the runtime brings it up in every network namespace
+    /// it makes, as runc does), and the DNS resolver's sockets for a container on a network
+    /// with DNS (user-defined ones). One only on the default bridge (whose resolv.conf names
+    /// the host's resolvers) gets no resolver, as with Docker, so that its monitor can become
+    /// the small relay program; should it join a user-defined network later, `connect` starts
+    /// one ([`Engine::ensure_resolver`]).
     pub(crate) fn plumb_networks(
         &self,
         rec: &ContainerRecord,
@@ -152,6 +155,9 @@ impl Engine {
         for (i, a) in attached.iter().enumerate() {
             self.networks
                 .plumb(&a.network, &a.endpoint, ns.as_fd(), i == 0)?;
+        }
+        if !attached.iter().any(|a| a.network.dns) {
+            return Ok(None);
         }
         let socks = berth_network::dns::bind_in(ns.as_fd())
             .map_err(|e| Error::Other(format!("starting the container's DNS resolver: {e}")))?;
@@ -254,8 +260,9 @@ impl Engine {
                 return Err(e.into());
             }
             if att.network.dns {
-                // The monitor's resolver already listens in the namespace; it answers the new
-                // network's names as soon as resolv.conf sends the container to it.
+                // A resolver (the monitor's, or one an earlier connect started) answers the
+                // new network's names as soon as resolv.conf sends the container to it.
+                self.ensure_resolver(&rec, ns.as_fd())?;
                 crate::rootfs::point_dns(&self.containers, &rec.id, true)?;
             }
         }
@@ -266,6 +273,33 @@ impl Engine {
             Ok(())
         })?;
         Ok(())
+    }
+
+    /// Makes sure a resolver listens in running container `rec`'s namespace `ns`: if its
+    /// address is free, binds it and hands the sockets to a resolver process of the
+    /// container's own (`berth-monitor ... dns`), which serves until the container's init
+    /// exits.
+    fn ensure_resolver(
+        &self,
+        rec: &ContainerRecord,
+        ns: std::os::fd::BorrowedFd<'_>,
+    ) -> Result<()> {
+        let socks = match berth_network::dns::bind_in(ns) {
+            Ok(s) => s,
+            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => return Ok(()),
+            Err(e) => {
+                return Err(Error::Other(format!(
+                    "starting the container's DNS resolver: {e}"
+                )))
+            }
+        };
+        crate::monitor::spawn_resolver(
+            &self.paths,
+            &rec.id,
+            rec.state.pid,
+            rec.state.pid_start,
+            socks,
+        )
     }
 
     /// `network disconnect`.
