@@ -16,14 +16,14 @@ const CTRL_P_CTRL_Q: &[u8] = b"\x10\x11";
 fn relayed(e: &Engine, name: &str) -> PathBuf {
     let pid = e.monitor_pid(name);
     let exe = || std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    let comm = || std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    // Still named as the monitor (once the relay has named itself), for ps and for berth.
     common::wait_until("the monitor to become the relay", 10, || {
         exe()
             .file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with("berth-relay-"))
+            && comm().trim() == "berth-monitor"
     });
-    // Still named as the monitor, for ps and for berth itself.
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
-    assert_eq!(comm.trim(), "berth-monitor");
     let exe = exe();
     assert!(exe.starts_with(e.runroot.path()), "{}", exe.display());
     exe
@@ -180,4 +180,8 @@ fn attach_and_detach_through_the_relay() {
     t.send(b"exit 5\r");
     assert_eq!(t.wait(10), 5, "{}", t.seen);
     assert_eq!(e.inspect("sh1")["State"]["ExitCode"], 5);
+    // The prompt, logged before the hand-over, and the command typed after it are one line.
+    let logs = e.ok(&["logs", "sh1"]);
+    let line = logs.lines().find(|l| l.contains("echo $((6*7))"));
+    assert!(line.is_some_and(|l| l.starts_with("/ # ")), "{logs:?}");
 }

@@ -27,12 +27,12 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 
 use berth_relay::handoff::Attachments;
-use berth_relay::relay::{Client, ContainerIo};
+use berth_relay::relay::{relay_until, Client, ContainerIo, Ended};
 
 use crate::attach::{self, AttachOptions, FromMonitor, Session, ToMonitor};
 use crate::config::{NetworkMode, RestartPolicy};
@@ -43,6 +43,9 @@ use crate::record::{ContainerRecord, Status};
 use crate::Engine;
 
 pub const MONITOR_ARG0: &str = "berth-monitor";
+/// How long a container runs before its monitor hands over to the relay program: the two
+/// execs (~1-2 ms) are paid only by containers that stay.
+const HAND_OVER_AFTER: Duration = Duration::from_millis(200);
 const CHANNEL_FD: RawFd = 3;
 
 /// The CLI's end of a monitor it started.
@@ -592,29 +595,46 @@ impl Monitor {
             stdin: stdin_write,
             open_stdin,
         };
-        if dns.is_none() {
-            let back = handover::Back {
-                paths: &engine.paths,
-                id,
-                delay,
-            };
-            // Returns only if the relay program could not be started.
-            let _ = handover::exec_relay(&self.att, pid, &io, &log, &back);
-        }
         // From here the monitor only relays and waits: what building the container used is
         // density lost for as long as the container runs.
         berth_sys::trim_memory();
-        let code = berth_relay::relay::relay(
-            pid,
-            io,
-            &mut self.att.clients,
-            self.att.listener.as_ref(),
-            &mut log,
-        );
-        let _ = log.flush_partial(SystemTime::now());
-        drop(dns);
-        end_of_run(engine, id, code)
+        let mut io = io;
+        if dns.is_none() {
+            // A container that ends soon (`run --rm ... true`) is not worth the two execs.
+            let deadline = Instant::now() + HAND_OVER_AFTER;
+            let (clients, listener) = (&mut self.att.clients, self.att.listener.as_ref());
+            match relay_until(pid, io, clients, listener, &mut log, Some(deadline)) {
+                Ended::Exited(code) => return end_of_relay(engine, id, log, dns, code),
+                Ended::Quiet(back_io) => {
+                    let back = handover::Back {
+                        paths: &engine.paths,
+                        id,
+                        delay,
+                    };
+                    // Returns only if the relay program could not be started.
+                    let _ = handover::exec_relay(&self.att, pid, &back_io, &log, &back);
+                    io = back_io;
+                }
+            }
+        }
+        let (clients, listener) = (&mut self.att.clients, self.att.listener.as_ref());
+        let code = berth_relay::relay::relay(pid, io, clients, listener, &mut log);
+        end_of_relay(engine, id, log, dns, code)
     }
+}
+
+/// The in-process relay ended with the container's exit `code`: the log's last words, the
+/// resolver stopped, and the run's end recorded.
+fn end_of_relay(
+    engine: &Engine,
+    id: &str,
+    mut log: LogWriter,
+    dns: Option<berth_network::dns::DnsServer>,
+    code: i32,
+) -> Result<i32> {
+    let _ = log.flush_partial(SystemTime::now());
+    drop(dns);
+    end_of_run(engine, id, code)
 }
 
 /// Records that the container's run ended with `code`: takes down its runtime state (noting an

@@ -18,6 +18,11 @@ impl EscapeScanner {
         }
     }
 
+    /// Whether input is held back as the start of the sequence.
+    pub fn holding(&self) -> bool {
+        !self.held.is_empty()
+    }
+
     /// The sequence watched for.
     pub fn keys(&self) -> &[u8] {
         &self.keys

@@ -257,6 +257,18 @@ impl LogWriter {
         result
     }
 
+    /// The line `stream` has begun and not ended yet (a shell's prompt), for a writer that
+    /// takes over to end it.
+    pub fn unfinished(&self, stream: Stream) -> &[u8] {
+        &self.partial[slot(stream)]
+    }
+
+    /// Continues the line `stream` began under another writer ([`unfinished`](Self::unfinished)).
+    pub fn resume_line(&mut self, stream: Stream, begun: &[u8]) {
+        let keep = begun.len().min(MAX_LINE - 1);
+        self.partial[slot(stream)] = begun[..keep].to_vec();
+    }
+
     /// The container's output has ended: logs what is left of unfinished lines, each with the
     /// newline Docker's json-file driver adds to a last line.
     pub fn flush_partial(&mut self, now: SystemTime) -> io::Result<()> {
@@ -350,6 +362,38 @@ fn ignore_missing(result: io::Result<()>) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_begun_under_one_writer_is_ended_by_the_next() {
+        let dir = std::env::temp_dir().join(format!("berth-relay-log-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c-json.log");
+        let t = SystemTime::UNIX_EPOCH;
+        let mut first = LogWriter::open(&path, LogPolicy::default()).unwrap();
+        first.write(Stream::Stdout, b"done\n# ", t).unwrap();
+        first.write(Stream::Stderr, b"warn", t).unwrap();
+        let (out, err) = (
+            first.unfinished(Stream::Stdout).to_vec(),
+            first.unfinished(Stream::Stderr).to_vec(),
+        );
+        assert_eq!((&out[..], &err[..]), (&b"# "[..], &b"warn"[..]));
+        // Handed over: the first writer is gone without a word (an exec replaced it).
+        std::mem::forget(first);
+        let file = open_append(&path).unwrap();
+        let mut next = LogWriter::from_file(&path, file, LogPolicy::default()).unwrap();
+        next.resume_line(Stream::Stdout, &out);
+        next.resume_line(Stream::Stderr, &err);
+        next.write(Stream::Stdout, b"ls\n", t).unwrap();
+        drop(next);
+        let text = fs::read_to_string(&path).unwrap();
+        let logs: Vec<&str> = text.lines().collect();
+        assert_eq!(logs.len(), 3, "{text}");
+        assert!(logs[0].starts_with(r##"{"log":"done\n","stream":"stdout""##));
+        assert!(logs[1].starts_with(r##"{"log":"# ls\n","stream":"stdout""##));
+        // The stderr line ends when the writer does, as a last line does.
+        assert!(logs[2].starts_with(r##"{"log":"warn\n","stream":"stderr""##));
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn default_policy_is_bounded() {

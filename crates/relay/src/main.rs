@@ -1,7 +1,8 @@
 //! The relay program: what a container's monitor becomes once the container runs (see the
 //! crate docs). Started by the monitor with everything as `key=value` arguments: the
 //! container's init (`pid=`, our child), its stdio (`out=`, `err=`, `pty=`, `stdin=`,
-//! `open-stdin=1`), the log (`log=` path, `log-fd=`, `log-max-size=`, `log-max-files=`), the
+//! `open-stdin=1`), the log (`log=` path, `log-fd=`, `log-max-size=`, `log-max-files=`, and
+//! the lines begun and not ended, `log-begun-stdout=`/`log-begun-stderr=` in hex), the
 //! attachments ([`berth_relay::handoff`]), the berth program to return to (`berth=`, an open
 //! descriptor, so an upgrade of the file meanwhile changes nothing) and what to tell it
 //! (`resume=`, repeated). When the container has exited and its output is drained, it execs
@@ -11,7 +12,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::SystemTime;
 
 use berth_relay::handoff::{take, Attachments};
-use berth_relay::log::{LogPolicy, LogWriter};
+use berth_relay::log::{LogPolicy, LogWriter, Stream};
 use berth_relay::relay::{relay, ContainerIo};
 use berth_relay::sys;
 use berth_relay::wire::FromMonitor;
@@ -45,6 +46,7 @@ unsafe fn parse(args: Vec<String>) -> Result<Args, String> {
         ..LogPolicy::default()
     };
     let mut resume = Vec::new();
+    let mut begun: Vec<(Stream, Vec<u8>)> = Vec::new();
     for arg in args {
         let (key, value) = arg
             .split_once('=')
@@ -67,14 +69,27 @@ unsafe fn parse(args: Vec<String>) -> Result<Args, String> {
             "log-max-size" => policy.max_size = Some(number(value)?),
             "log-max-files" => policy.max_files = number(value)? as u32,
             "resume" => resume.push(value.to_string()),
+            "log-begun-stdout" | "log-begun-stderr" => {
+                let stream = if key.ends_with("stdout") {
+                    Stream::Stdout
+                } else {
+                    Stream::Stderr
+                };
+                let bytes = berth_relay::wire::unhex(value)
+                    .ok_or_else(|| format!("{key}: not hex: {value:?}"))?;
+                begun.push((stream, bytes));
+            }
             _ => return Err(format!("unexpected argument {arg:?}")),
         }
     }
     let missing = |what: &str| format!("no {what} given");
     let log_path = log_path.ok_or_else(|| missing("log"))?;
     let log_fd = log_fd.ok_or_else(|| missing("log-fd"))?;
-    let log = LogWriter::from_file(&log_path, std::fs::File::from(log_fd), policy)
+    let mut log = LogWriter::from_file(&log_path, std::fs::File::from(log_fd), policy)
         .map_err(|e| format!("the log {}: {e}", log_path.display()))?;
+    for (stream, bytes) in begun {
+        log.resume_line(stream, &bytes);
+    }
     Ok(Args {
         berth: berth.ok_or_else(|| missing("berth"))?,
         pid: pid.ok_or_else(|| missing("pid"))?,

@@ -119,15 +119,42 @@ enum Source {
     Stdin(usize),
 }
 
+/// How a relay ended.
+pub enum Ended {
+    /// The init exited with this code (128 + signal for a signalled one); its output is
+    /// drained.
+    Exited(i32),
+    /// The container still runs and nothing is in flight that the log writer does not hold:
+    /// no input waits, no client is midway through its detach keys. Another process can take
+    /// over (with the log's unfinished lines).
+    Quiet(ContainerIo),
+}
+
 /// Relays until the init (`pid`, our child) has exited and its output is drained; returns its
 /// exit code (128 + signal for a signalled init).
 pub fn relay(
+    pid: i32,
+    io: ContainerIo,
+    clients: &mut Vec<Client>,
+    listener: Option<&OwnedFd>,
+    log: &mut LogWriter,
+) -> i32 {
+    match relay_until(pid, io, clients, listener, log, None) {
+        Ended::Exited(code) => code,
+        Ended::Quiet(_) => unreachable!("a relay without a deadline runs to the end"),
+    }
+}
+
+/// As [`relay`], but from `deadline` on, it stops at the first moment the relay is quiet
+/// (see [`Ended::Quiet`]), handing the container's side back.
+pub fn relay_until(
     pid: i32,
     mut io: ContainerIo,
     clients: &mut Vec<Client>,
     listener: Option<&OwnedFd>,
     log: &mut LogWriter,
-) -> i32 {
+    deadline: Option<Instant>,
+) -> Ended {
     for fd in [&io.pty, &io.stdin].into_iter().flatten() {
         sys::set_nonblocking(fd);
     }
@@ -150,8 +177,17 @@ pub fn relay(
         let outputs_open = io.out.is_some() || io.err.is_some() || io.pty.is_some();
         if let Some(code) = exited {
             if !outputs_open || drain_deadline.is_some_and(|d| Instant::now() > d) {
-                return code;
+                return Ended::Exited(code);
             }
+        }
+        let due = deadline.is_some_and(|d| Instant::now() >= d);
+        if due
+            && exited.is_none()
+            && input.is_empty()
+            && !close_input_when_flushed
+            && clients.iter().all(|c| !c.escape.holding())
+        {
+            return Ended::Quiet(io);
         }
         fds.clear();
         sources.clear();
@@ -191,10 +227,17 @@ pub fn relay(
                 }
             }
         }
-        let timeout = if pidfd.is_some() && exited.is_none() {
-            -1
-        } else {
-            100
+        let timeout = match deadline {
+            // Past the deadline but busy: look again soon.
+            _ if due => 50,
+            Some(d) if exited.is_none() => {
+                let left = d.saturating_duration_since(Instant::now()).as_millis();
+                // Without a pidfd the exit is only seen by looking.
+                let most = if pidfd.is_some() { i32::MAX } else { 100 };
+                left.clamp(1, most as u128) as i32
+            }
+            _ if pidfd.is_some() && exited.is_none() => -1,
+            _ => 100,
         };
         if sys::poll_fds(&mut fds, timeout).is_err() {
             continue;
@@ -288,6 +331,7 @@ pub fn relay(
         }
         if close_input_when_flushed && input.is_empty() {
             io.stdin = None;
+            close_input_when_flushed = false;
         }
         clients.retain(|c| !c.gone);
     }

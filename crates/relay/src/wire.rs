@@ -61,14 +61,16 @@ fn flag(b: bool) -> char {
     }
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
+/// `bytes` as lowercase hex, `-` for none: a word without spaces or commas.
+pub fn hex(bytes: &[u8]) -> String {
     if bytes.is_empty() {
         return "-".into();
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
+/// The bytes [`hex`] wrote.
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
     if text == "-" {
         return Some(Vec::new());
     }

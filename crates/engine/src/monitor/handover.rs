@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use berth_relay::handoff::{keep, Attachments};
-use berth_relay::log::LogWriter;
+use berth_relay::log::{LogWriter, Stream};
 use berth_relay::relay::ContainerIo;
 
 use crate::error::{Error, Result};
@@ -111,6 +111,15 @@ fn handover(
         args.push(format!("log-max-size={max}"));
     }
     args.push(format!("log-max-files={}", policy.max_files));
+    for (key, stream) in [
+        ("log-begun-stdout", Stream::Stdout),
+        ("log-begun-stderr", Stream::Stderr),
+    ] {
+        let begun = log.unfinished(stream);
+        if !begun.is_empty() {
+            args.push(format!("{key}={}", berth_relay::wire::hex(begun)));
+        }
+    }
     let delay = format!("delay={}", back.delay.as_millis());
     for word in [
         back.paths.root().to_string_lossy().as_ref(),
