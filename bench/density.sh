@@ -28,7 +28,7 @@ $b run --rm --network none busybox true
 # Caches dropped before each reading, so the page cache of logs and records does not blur it.
 meminfo() {
     sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; sleep 1
-    awk '/^(MemAvailable|AnonPages|Slab|PageTables|KernelStack):/{printf "%s=%s ", $1, $2}' /proc/meminfo
+    awk '/^(MemAvailable|AnonPages|Shmem|Slab|PageTables|KernelStack):/{printf "%s=%s ", $1, $2}' /proc/meminfo
 }
 avail() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2:" '$1 == k {print $2}'; }
 m0=$(meminfo)
@@ -41,7 +41,7 @@ end=$(date +%s.%N)
 m1=$(meminfo)
 after=$(avail "$m1" MemAvailable)
 parts=""
-for k in AnonPages Slab PageTables KernelStack; do
+for k in AnonPages Shmem Slab PageTables KernelStack; do
     parts="$parts $k $(( ($(avail "$m1" $k) - $(avail "$m0" $k)) / n )) KiB,"
 done
 pss_kb=0

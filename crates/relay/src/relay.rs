@@ -160,7 +160,9 @@ pub fn relay_until(
     }
     // Without pidfds (old kernels) the loop polls with a timeout instead.
     let pidfd = sys::pidfd_open(pid);
-    let mut buf = vec![0u8; 32 * 1024];
+    // Not zeroed: its pages are touched only as far as reads fill it, which for an idle
+    // container is never (32 KiB a container, zeroed).
+    let mut buf: Vec<u8> = Vec::with_capacity(32 * 1024);
     let mut input: Vec<u8> = Vec::new();
     let mut close_input_when_flushed = false;
     let mut exited: Option<i32> = None;
@@ -367,8 +369,10 @@ enum Read {
     Eof,
 }
 
-fn read(fd: &OwnedFd, buf: &mut [u8]) -> Read {
-    match sys::read_fd(fd, buf) {
+/// Reads into `buf` (emptied first); `Data(n)`: `buf` holds the `n` bytes read.
+fn read(fd: &OwnedFd, buf: &mut Vec<u8>) -> Read {
+    buf.clear();
+    match sys::read_spare(fd, buf) {
         Ok(0) => Read::Eof,
         Ok(n) => Read::Data(n),
         Err(e) if e.raw_os_error() == Some(sys::EAGAIN) => Read::Again,

@@ -141,6 +141,24 @@ pub fn read_fd(fd: &impl AsRawFd, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
+/// read(2) into `buf`'s spare capacity (never zeroed), retried on EINTR; the bytes read are
+/// appended to `buf`.
+pub fn read_spare(fd: &impl AsRawFd, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    let n = loop {
+        // SAFETY: `spare` is valid for `spare.len()` bytes of writing; read(2) writes only
+        // initialised bytes, and only the `n` it reports.
+        let r = check_size(unsafe { read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) });
+        match r {
+            Err(e) if interrupted(&e) => continue,
+            other => break other?,
+        }
+    };
+    // SAFETY: the kernel initialised the first `n` spare bytes.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
+
 /// write(2), retried on EINTR.
 pub fn write_fd(fd: &impl AsRawFd, data: &[u8]) -> io::Result<usize> {
     loop {
