@@ -33,29 +33,39 @@ fn reader_gone(fd: RawFd) -> bool {
     n == 1 && p.revents & (libc::POLLERR | libc::POLLHUP) != 0
 }
 
-/// For an attached session, whose output the monitor writes into our stdout and stderr: a
-/// thread that waits for either's reader to go away and then ends the process as the docker
-/// CLI would on its next write (`run busybox yes | head -1`); the container runs on, as with
-/// Docker. `before` undoes what must not outlive us (the terminal's raw mode).
+/// Stdout's and stderr's entries for a poll loop that watches their readers: no events asked,
+/// so only a pipe's POLLERR (reader gone) or POLLHUP wakes it; a terminal or file never does.
+pub fn output_pollfds() -> [libc::pollfd; 2] {
+    [1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    })
+}
+
+/// After a poll of [`output_pollfds`]: if either reader has gone, undoes what must not outlive
+/// us (`before`: the terminal's raw mode) and ends the process as the docker CLI would on its
+/// next write (`run busybox yes | head -1`); the container runs on, as with Docker.
+pub fn end_if_readers_gone(fds: &[libc::pollfd], before: fn()) {
+    if fds
+        .iter()
+        .any(|p| p.revents & (libc::POLLERR | libc::POLLHUP) != 0)
+    {
+        before();
+        die();
+    }
+}
+
+/// [`end_if_readers_gone`] from a thread of its own, for a session whose loop does not poll
+/// stdout and stderr itself.
 pub fn watch_output(before: fn()) {
     std::thread::spawn(move || {
-        // No events asked: a pipe's POLLERR (reader gone) and POLLHUP are always reported, a
-        // terminal or file never wakes this.
-        let mut fds = [1, 2].map(|fd| libc::pollfd {
-            fd,
-            events: 0,
-            revents: 0,
-        });
+        let mut fds = output_pollfds();
         loop {
             // SAFETY: two pollfds on this thread's stack.
             let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-            if n > 0
-                && fds
-                    .iter()
-                    .any(|p| p.revents & (libc::POLLERR | libc::POLLHUP) != 0)
-            {
-                before();
-                die();
+            if n > 0 {
+                end_if_readers_gone(&fds, before);
             }
             if n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
                 return;

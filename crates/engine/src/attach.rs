@@ -188,29 +188,17 @@ impl Session {
         }
     }
 
-    /// Waits for the end of the attachment.
-    pub fn wait_end(&self) -> Result<End> {
-        loop {
-            match self.next()? {
-                Some(FromMonitor::Exited { code }) => return Ok(End::Exited(code)),
-                Some(FromMonitor::Detached) => return Ok(End::Detached),
-                Some(FromMonitor::Failed { message, code }) => {
-                    return Err(Error::Exec { message, code })
-                }
-                Some(_) => continue,
-                None => return Ok(End::Lost),
-            }
+    /// Reads one message (blocking until there is one: a client polling the session calls it
+    /// when the socket is readable) and returns the end of the attachment it reports, `None`
+    /// for any other message.
+    pub fn next_end(&self) -> Result<Option<End>> {
+        match self.next()? {
+            Some(FromMonitor::Exited { code }) => Ok(Some(End::Exited(code))),
+            Some(FromMonitor::Detached) => Ok(Some(End::Detached)),
+            Some(FromMonitor::Failed { message, code }) => Err(Error::Exec { message, code }),
+            Some(_) => Ok(None),
+            None => Ok(Some(End::Lost)),
         }
-    }
-
-    /// A second handle on the same connection (to send resizes from another thread).
-    pub fn try_clone(&self) -> Result<Self> {
-        Ok(Self {
-            sock: self
-                .sock
-                .try_clone()
-                .map_err(|e| Error::Other(format!("duplicating the monitor socket: {e}")))?,
-        })
     }
 }
 

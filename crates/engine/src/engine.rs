@@ -273,7 +273,17 @@ impl Engine {
     /// Starts the container under a new monitor. Attached, the monitor relays the descriptors
     /// in `attach` (the caller's stdio) from the start.
     pub fn start(&self, id: &str, attach: Option<&AttachOptions>) -> Result<MonitorHandle> {
-        let rec = self.containers.load(id)?;
+        self.start_record(&self.containers.load(id)?, attach)
+    }
+
+    /// [`Engine::start`] for a caller that has just read or written the record (`run` after
+    /// `create`, `start -a`): the same checks, without parsing the record again.
+    pub fn start_record(
+        &self,
+        rec: &ContainerRecord,
+        attach: Option<&AttachOptions>,
+    ) -> Result<MonitorHandle> {
+        let id = rec.id.as_str();
         match rec.observed_status() {
             Status::Running | Status::Paused | Status::Restarting => {
                 return Err(Error::Conflict(format!(

@@ -130,26 +130,30 @@ pub fn capabilities(add: &[String], drop: &[String], privileged: bool) -> Result
     };
     // "All" is every capability this kernel knows that berth itself may hand out: a host (or
     // an outer container) whose bounding set lacks one would refuse the whole set (EPERM), as
-    // Docker's list of all capabilities also leaves those out.
-    let all: Vec<String> = berth_runtime::capabilities::all_names()
-        .iter()
-        .filter(|n| {
-            berth_runtime::capabilities::number(n).is_some_and(|i| {
-                // SAFETY: prctl with integer arguments.
-                i <= berth_runtime::capabilities::last_cap()
-                    && unsafe { libc::prctl(libc::PR_CAPBSET_READ, i as libc::c_ulong, 0, 0, 0) }
-                        == 1
+    // Docker's list of all capabilities also leaves those out. Asked for only when needed: it is
+    // a prctl per capability, and the CLI and the monitor each come here on every run.
+    let all = || -> Vec<String> {
+        berth_runtime::capabilities::all_names()
+            .iter()
+            .filter(|n| {
+                berth_runtime::capabilities::number(n).is_some_and(|i| {
+                    // SAFETY: prctl with integer arguments.
+                    i <= berth_runtime::capabilities::last_cap()
+                        && unsafe {
+                            libc::prctl(libc::PR_CAPBSET_READ, i as libc::c_ulong, 0, 0, 0)
+                        } == 1
+                })
             })
-        })
-        .map(|s| s.to_string())
-        .collect();
+            .map(|s| s.to_string())
+            .collect()
+    };
     if privileged {
-        return Ok(all);
+        return Ok(all());
     }
     let add: Vec<String> = add.iter().map(|c| norm(c)).collect::<Result<_>>()?;
     let drop: Vec<String> = drop.iter().map(|c| norm(c)).collect::<Result<_>>()?;
     let mut caps: Vec<String> = if add.iter().any(|c| c == "ALL") {
-        all
+        all()
     } else {
         DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
     };
@@ -427,4 +431,34 @@ fn device_json(host: &std::path::Path, container: &std::path::Path, perms: &str)
         "gid": meta.gid(),
         "access": if perms.is_empty() { "rwm" } else { perms },
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps(add: &[&str], drop: &[&str], privileged: bool) -> Result<Vec<String>> {
+        let owned = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        capabilities(&owned(add), &owned(drop), privileged)
+    }
+
+    #[test]
+    fn capabilities_follow_dockers_rules() {
+        assert_eq!(caps(&[], &[], false).unwrap(), DEFAULT_CAPS);
+        // Every capability of this process's bounding set: what ALL and --privileged give.
+        let all = caps(&[], &[], true).unwrap();
+        assert!(DEFAULT_CAPS.iter().all(|c| all.iter().any(|a| a == c)));
+        assert_eq!(caps(&["all"], &[], false).unwrap(), all);
+        assert_eq!(
+            caps(&["net_admin"], &["ALL"], false).unwrap(),
+            ["CAP_NET_ADMIN"]
+        );
+        let fewer = caps(&["CAP_SYS_TIME"], &["chown", "kill"], false).unwrap();
+        assert!(!fewer.iter().any(|c| c == "CAP_CHOWN" || c == "CAP_KILL"));
+        assert_eq!(fewer.last().map(String::as_str), Some("CAP_SYS_TIME"));
+        assert!(matches!(
+            caps(&["no_such_cap"], &[], false),
+            Err(Error::Invalid(m)) if m.contains("no_such_cap")
+        ));
+    }
 }

@@ -4,6 +4,7 @@
 mod archive;
 mod args;
 mod attach;
+mod command_line;
 mod containers;
 mod disk;
 mod filesystem;
@@ -19,9 +20,7 @@ mod run;
 mod system;
 mod terminal;
 
-use clap::Parser;
-
-use args::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
+use args::{Command, ContainerCommand, ImageCommand, SystemCommand};
 use berth_engine::{Engine, Paths};
 
 /// An error with the exit code Docker gives it.
@@ -46,7 +45,7 @@ impl std::fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 pub fn main(args: Vec<String>) -> i32 {
-    let cli = match Cli::try_parse_from(&args) {
+    let cli = match command_line::parse(&args) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 125 } else { 0 };

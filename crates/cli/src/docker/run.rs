@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
 use berth_engine::{
-    Engine, Error as EngineError, MountConfig, NetworkMode, RestartPolicy, RunConfig, SeccompMode,
+    ContainerRecord, Engine, Error as EngineError, MountConfig, NetworkMode, RestartPolicy,
+    RunConfig, SeccompMode,
 };
 
 use super::args::{RunArgs, StartArgs};
@@ -64,7 +65,7 @@ pub fn run(engine: &Engine, a: &RunArgs, create_only: bool) -> Result<i32> {
         return Ok(0);
     }
     if detach {
-        let mut handle = match engine.start(&rec.id, None) {
+        let mut handle = match engine.start_record(&rec, None) {
             Ok(h) => h,
             Err(e) => {
                 cleanup_failed(engine, &rec.id, a.rm);
@@ -88,7 +89,7 @@ pub fn run(engine: &Engine, a: &RunArgs, create_only: bool) -> Result<i32> {
             sig_proxy: a.sig_proxy,
             rm: a.rm,
         };
-        attach_run(engine, &rec.id, rec.config.tty, &how)
+        attach_run(engine, &rec, &how)
     }
 }
 
@@ -109,7 +110,8 @@ pub fn detach_keys(spec: Option<&str>) -> Result<DetachKeys> {
 
 /// Starts the container attached to this terminal and returns its exit code (0 when the user
 /// detached: the container runs on, as with Docker).
-fn attach_run(engine: &Engine, id: &str, tty: bool, how: &Attached) -> Result<i32> {
+fn attach_run(engine: &Engine, rec: &ContainerRecord, how: &Attached) -> Result<i32> {
+    let (id, tty) = (rec.id.as_str(), rec.config.tty);
     let raw = if tty && how.stdin {
         terminal::RawMode::enter()
     } else {
@@ -123,7 +125,7 @@ fn attach_run(engine: &Engine, id: &str, tty: bool, how: &Attached) -> Result<i3
         close_stdin_on_eof: true,
         size: if tty { terminal::own_size() } else { None },
     };
-    let mut handle = match engine.start(id, Some(&opts)) {
+    let mut handle = match engine.start_record(rec, Some(&opts)) {
         Ok(h) => h,
         Err(e) => {
             drop(raw);
@@ -167,15 +169,15 @@ pub fn start(engine: &Engine, a: &StartArgs) -> Result<i32> {
             bail!("you cannot start and attach multiple containers at once");
         }
         let id = engine.containers.resolve(&a.containers[0])?;
-        let tty = engine.containers.load(&id)?.config.tty;
-        terminal::check_tty(a.interactive, tty)?;
+        let rec = engine.containers.load(&id)?;
+        terminal::check_tty(a.interactive, rec.config.tty)?;
         let how = Attached {
             stdin: a.interactive,
             detach_keys: detach_keys(a.detach_keys.as_deref())?,
             sig_proxy: true,
             rm: false,
         };
-        return attach_run(engine, &id, tty, &how);
+        return attach_run(engine, &rec, &how);
     }
     let mut failed = false;
     for name in &a.containers {

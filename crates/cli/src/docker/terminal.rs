@@ -10,6 +10,7 @@ use berth_engine::attach::{DetachKeys, End, EscapeScanner, Session};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::termios::{self, SetArg, Termios};
 
 /// The terminal's settings before raw mode, for whoever restores them first.
@@ -77,58 +78,110 @@ const ENDING: [Signal; 6] = [
     Signal::SIGUSR2,
 ];
 
-/// A thread that takes the session's signals: SIGWINCH calls `on_resize` with the new size;
-/// the others go to `proxy_to` (Docker's `--sig-proxy`, without a tty) or, when not proxied,
-/// restore the terminal and end this process as the signal would (exit 128 + signal).
-pub fn watch_signals(proxy_to: Option<i32>, on_resize: Option<Box<dyn Fn(u16, u16) + Send>>) {
+/// The signals a session takes: blocked in this thread (threads made later inherit the mask),
+/// so none is lost or ends the process before the terminal is restored.
+fn block_session_signals() -> SigSet {
     let mut set = SigSet::empty();
     set.add(Signal::SIGWINCH);
     for s in ENDING {
         set.add(s);
     }
-    // Blocked in this thread before the watcher starts (threads inherit the mask), so none is
-    // lost or ends the process before the terminal is restored.
     let _ = set.thread_block();
+    set
+}
+
+/// What a session does with a signal: SIGWINCH calls `on_resize` with the new size; the others
+/// go to `proxy_to` (Docker's `--sig-proxy`, without a tty) or, when not proxied, restore the
+/// terminal and end this process as the signal would (exit 128 + signal).
+fn take_signal(sig: Signal, proxy_to: Option<i32>, on_resize: Option<&dyn Fn(u16, u16)>) {
+    match sig {
+        Signal::SIGWINCH => {
+            if let (Some(f), Some((rows, cols))) = (on_resize, own_size()) {
+                f(rows, cols);
+            }
+        }
+        s => match proxy_to {
+            Some(pid) => {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), s);
+            }
+            None => {
+                restore();
+                std::process::exit(128 + s as i32);
+            }
+        },
+    }
+}
+
+/// A thread that takes the session's signals ([`take_signal`]), for a loop that does not
+/// read them itself.
+pub fn watch_signals(proxy_to: Option<i32>, on_resize: Option<Box<dyn Fn(u16, u16) + Send>>) {
+    let set = block_session_signals();
     std::thread::spawn(move || loop {
         let Ok(sig) = set.wait() else { return };
-        match sig {
-            Signal::SIGWINCH => {
-                if let (Some(f), Some((rows, cols))) = (&on_resize, own_size()) {
-                    f(rows, cols);
-                }
-            }
-            s => match proxy_to {
-                Some(pid) => {
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), s);
-                }
-                None => {
-                    restore();
-                    std::process::exit(128 + s as i32);
-                }
-            },
-        }
+        take_signal(sig, proxy_to, on_resize.as_deref().map(|f| f as _));
     });
 }
 
 /// Follows an attached session to its end: window sizes go to the monitor, signals to the
-/// container (`sig_proxy`, without a tty).
+/// container (`sig_proxy`, without a tty), and a reader of our output that goes away ends us
+/// quietly. One poll loop in this thread (the session, a signalfd, stdout and stderr): a
+/// thread per watcher cost their start and their teardown at exit on every `run`.
 pub fn follow(
     session: &Session,
     pid: i32,
     tty: bool,
     sig_proxy: bool,
 ) -> berth_engine::Result<End> {
-    let resize: Option<Box<dyn Fn(u16, u16) + Send>> = if tty {
-        let s = session.try_clone()?;
-        Some(Box::new(move |rows, cols| {
-            let _ = s.resize(rows, cols);
-        }))
-    } else {
-        None
+    let proxy_to = (sig_proxy && !tty).then_some(pid);
+    let resize = |rows, cols| {
+        let _ = session.resize(rows, cols);
     };
-    watch_signals((sig_proxy && !tty).then_some(pid), resize);
-    crate::broken_pipe::watch_output(restore);
-    session.wait_end()
+    let on_resize: Option<&dyn Fn(u16, u16)> = if tty { Some(&resize) } else { None };
+    let signals = SignalFd::with_flags(
+        &block_session_signals(),
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    )
+    .map_err(|e| berth_engine::Error::Other(format!("watching signals: {e}")))?;
+    let output = crate::broken_pipe::output_pollfds();
+    loop {
+        let mut fds = [
+            libc::pollfd {
+                fd: session.as_fd().as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: signals.as_fd().as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            output[0],
+            output[1],
+        ];
+        // SAFETY: four pollfds on this stack frame, their descriptors open for the call.
+        if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(berth_engine::Error::Other(format!(
+                "waiting for the container monitor: {e}"
+            )));
+        }
+        crate::broken_pipe::end_if_readers_gone(&fds[2..], restore);
+        if fds[1].revents != 0 {
+            while let Ok(Some(info)) = signals.read_signal() {
+                if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
+                    take_signal(sig, proxy_to, on_resize);
+                }
+            }
+        }
+        if fds[0].revents != 0 {
+            if let Some(end) = session.next_end()? {
+                return Ok(end);
+            }
+        }
+    }
 }
 
 /// Relays this terminal and a pty master this process holds (`exec -t`) until `pid` (our
