@@ -908,3 +908,58 @@ fn a_full_or_read_only_state_dir_is_one_clear_error_and_leaves_nothing() {
     assert_eq!(e.ok(&run), "hi\n");
     drop(e);
 }
+
+#[test]
+fn etc_files_live_in_the_run_root_and_are_what_the_container_sees() {
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    e.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--hostname",
+        "etcbox",
+        "--name",
+        "etc",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let v = e.inspect("etc");
+    let id = v["Id"].as_str().unwrap();
+    for (key, inside) in [
+        ("HostsPath", "/etc/hosts"),
+        ("HostnamePath", "/etc/hostname"),
+        ("ResolvConfPath", "/etc/resolv.conf"),
+    ] {
+        let path = std::path::PathBuf::from(v[key].as_str().unwrap());
+        assert!(
+            path.starts_with(e.runroot.path()),
+            "{key}: {}",
+            path.display()
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            e.ok(&["exec", "etc", "cat", inside]),
+            "{key}"
+        );
+        // Nothing of them on the store's disk beside the record.
+        let beside_record = e
+            .root
+            .path()
+            .join("containers")
+            .join(id)
+            .join(path.file_name().unwrap());
+        assert!(!beside_record.exists(), "{}", beside_record.display());
+    }
+    assert!(e
+        .ok(&["exec", "etc", "cat", "/etc/hosts"])
+        .contains("127.0.1.1\tetcbox\n"));
+    assert_eq!(e.ok(&["exec", "etc", "cat", "/etc/hostname"]), "etcbox\n");
+    let hosts = std::path::PathBuf::from(v["HostsPath"].as_str().unwrap());
+    e.ok(&["rm", "-f", "etc"]);
+    assert!(!hosts.exists());
+}

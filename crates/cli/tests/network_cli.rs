@@ -310,6 +310,25 @@ fn a_published_port_answers_from_the_host() {
 }
 
 #[test]
+fn a_container_started_again_at_once_gets_its_link_back() {
+    if common::skip() {
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    e.ok(&["run", "-d", "--name", "quick", "busybox", "sleep", "100"]);
+    // Each start comes while the kernel may still be tearing down the last run's namespace,
+    // and with it the veth of the same name.
+    for _ in 0..5 {
+        e.ok(&["kill", "quick"]);
+        e.ok(&["wait", "quick"]);
+        e.ok(&["start", "quick"]);
+        let out = e.ok(&["exec", "quick", "ip", "-4", "-o", "addr", "show", "eth0"]);
+        assert!(out.contains("inet "), "{out}");
+    }
+    e.ok(&["rm", "-f", "quick"]);
+}
+
+#[test]
 fn default_bridge_gives_an_address_a_route_and_cleans_up() {
     if common::skip() {
         return;

@@ -201,7 +201,7 @@ impl Engine {
                 MountConfig::Tmpfs { .. } => {}
             }
         }
-        let dir = self.containers.dir(&rec.id);
+        let dir = self.paths.etc_dir(&rec.id);
         for (file, target) in [
             ("hosts", "/etc/hosts"),
             ("hostname", "/etc/hostname"),

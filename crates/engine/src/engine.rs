@@ -201,9 +201,9 @@ impl Engine {
         let hostname = spec::hostname(rec);
         let etc_files = match &rec.config.network {
             crate::NetworkMode::Container(other) => {
-                rootfs::shared_etc_files(&self.containers, other, rec.config.read_only)
+                rootfs::shared_etc_files(&self.paths, other, rec.config.read_only)
             }
-            _ => rootfs::etc_files(&self.containers, rec, &hostname, attached)?,
+            _ => rootfs::etc_files(&self.paths, rec, &hostname, attached)?,
         };
         let netns = match &rec.config.network {
             crate::NetworkMode::Container(other) => Some(self.shared_netns(other)?),

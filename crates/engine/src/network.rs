@@ -263,7 +263,7 @@ impl Engine {
                 // A resolver (the monitor's, or one an earlier connect started) answers the
                 // new network's names as soon as resolv.conf sends the container to it.
                 self.ensure_resolver(&rec, ns.as_fd())?;
-                crate::rootfs::point_dns(&self.containers, &rec.id, true)?;
+                crate::rootfs::point_dns(&self.paths, &self.containers, &rec.id, true)?;
             }
         }
         self.containers.update(id, |r| {
@@ -327,7 +327,7 @@ impl Engine {
                 .is_ok_and(|n| n.id != net.id && n.dns)
         });
         if net.dns && !dns_left && rec.is_running() && alive(rec.state.pid, rec.state.pid_start) {
-            crate::rootfs::point_dns(&self.containers, &rec.id, false)?;
+            crate::rootfs::point_dns(&self.paths, &self.containers, &rec.id, false)?;
         }
         let net_id = net.id.clone();
         self.containers.update(id, |r| {

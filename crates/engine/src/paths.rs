@@ -71,4 +71,12 @@ impl Paths {
     pub fn bundle(&self, id: &str) -> PathBuf {
         self.runroot.join("containers").join(id)
     }
+
+    /// Where the container's /etc/hostname, /etc/hosts and /etc/resolv.conf are written (and
+    /// bound from): its run directory, as Podman keeps them. They are rewritten at every start
+    /// anyway, so a tmpfs that a reboot empties loses nothing, and the run path does not create
+    /// (nor `rm` remove) three files on the store's disk.
+    pub fn etc_dir(&self, id: &str) -> PathBuf {
+        self.bundle(id)
+    }
 }

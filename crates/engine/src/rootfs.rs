@@ -16,6 +16,7 @@ use berth_runtime::RootMount;
 use crate::config::NetworkMode;
 use crate::error::{Error, Result};
 use crate::network::Attached;
+use crate::paths::Paths;
 use crate::record::{ContainerRecord, Containers};
 use crate::spec::HostMount;
 
@@ -112,12 +113,13 @@ pub fn root_mount(
 /// Writes /etc/hostname, /etc/hosts and /etc/resolv.conf for the container (at each start:
 /// its addresses change) and returns them as binds.
 pub fn etc_files(
-    containers: &Containers,
+    paths: &Paths,
     rec: &ContainerRecord,
     hostname: &str,
     attached: &[Attached],
 ) -> Result<Vec<HostMount>> {
-    let dir = containers.dir(&rec.id);
+    let dir = paths.etc_dir(&rec.id);
+    fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let host = matches!(rec.config.network, NetworkMode::Host);
     let hosts = if host {
         fs::read_to_string("/etc/hosts").unwrap_or_default()
@@ -165,8 +167,13 @@ pub fn etc_files(
 /// then on (Docker rewrites resolv.conf the same way); one that leaves its last such network
 /// goes back to the host's resolvers (`embedded` false). Written in place: the container
 /// sees the file through a bind mount of this inode, which a rename would leave behind.
-pub fn point_dns(containers: &Containers, id: &str, embedded: bool) -> Result<()> {
-    let path = containers.dir(id).join("resolv.conf");
+pub fn point_dns(paths: &Paths, containers: &Containers, id: &str, embedded: bool) -> Result<()> {
+    let mut path = paths.etc_dir(id).join("resolv.conf");
+    // A container started by a berth that kept the file beside its record.
+    let old = containers.dir(id).join("resolv.conf");
+    if !path.exists() && old.exists() {
+        path = old;
+    }
     let content = if embedded {
         embedded_resolv_conf()
     } else {
@@ -180,8 +187,8 @@ pub fn point_dns(containers: &Containers, id: &str, embedded: bool) -> Result<()
 
 /// `--network container:X` shares X's view of the network: its hosts, resolv.conf and
 /// hostname files.
-pub fn shared_etc_files(containers: &Containers, other: &str, read_only: bool) -> Vec<HostMount> {
-    let dir = containers.dir(other);
+pub fn shared_etc_files(paths: &Paths, other: &str, read_only: bool) -> Vec<HostMount> {
+    let dir = paths.etc_dir(other);
     [
         ("hostname", "/etc/hostname"),
         ("hosts", "/etc/hosts"),

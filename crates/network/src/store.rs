@@ -866,14 +866,25 @@ impl Networks {
                     network.name, network.bridge
                 ))
             })?;
-        nl.run(vec![netlink::new_veth(
-            &ep.veth,
-            master,
-            None,
-            &ep.ifname,
-            netns.as_raw_fd(),
-        )])
-        .map_err(ctx)?;
+        let create = |nl: &mut Netlink| {
+            nl.run(vec![netlink::new_veth(
+                &ep.veth,
+                master,
+                None,
+                &ep.ifname,
+                netns.as_raw_fd(),
+            )])
+        };
+        match create(&mut nl) {
+            // The name is this (container, network)'s alone: the pair of its previous run,
+            // whose namespace the kernel is still tearing down. Its host end goes now.
+            Err(e) if netlink::errno(&e) == Some(libc::EEXIST) => {
+                // (Gone meanwhile, ENODEV, is as good.)
+                let _ = nl.run(vec![netlink::delete_link(&ep.veth)]);
+                create(&mut nl).map_err(ctx)?;
+            }
+            other => other.map_err(ctx)?,
+        }
         let inside = || -> std::io::Result<()> {
             let mut ns = Netlink::in_netns(netns)?;
             let idx = ns.link_index(&ep.ifname)?.ok_or_else(|| {
