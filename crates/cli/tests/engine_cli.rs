@@ -784,14 +784,23 @@ impl SmallTmpfs {
         } else {
             nix::mount::MsFlags::empty()
         };
-        nix::mount::mount(
-            None::<&str>,
-            &self.dir,
-            None::<&str>,
-            nix::mount::MsFlags::MS_REMOUNT | ro,
-            None::<&str>,
-        )
-        .unwrap();
+        // A monitor that has just said `Exited` may still be on its way out, holding a file
+        // open for writing (EBUSY for a read-only remount) for a moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match nix::mount::mount(
+                None::<&str>,
+                &self.dir,
+                None::<&str>,
+                nix::mount::MsFlags::MS_REMOUNT | ro,
+                None::<&str>,
+            ) {
+                Err(nix::errno::Errno::EBUSY) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return other.unwrap(),
+            }
+        }
     }
 
     fn available(&self) -> u64 {

@@ -136,6 +136,11 @@ fn first_child(s: &ChildSetup<'_>) -> Result<Infallible> {
         crate::namespaces::loopback_up()?;
     }
     if s.ns.needs_fork() {
+        // The init goes on only once its pid is sent: its own messages (`Ready`) must not
+        // overtake it, which a busy host could otherwise make happen. It waits for the end of
+        // this pipe, which this intermediate child closes by exiting.
+        let (wait_r, wait_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| Error::Init(format!("creating the init's start pipe: {e}")))?;
         // CLONE_PARENT: the runtime, not this short-lived child, is the init's parent.
         // SAFETY: single-threaded child.
         match unsafe { berth_sys::clone_fork(libc::CLONE_PARENT) }
@@ -143,10 +148,15 @@ fn first_child(s: &ChildSetup<'_>) -> Result<Infallible> {
         {
             berth_sys::CloneResult::Parent { child } => {
                 let _ = s.chan.send(&Message::InitPid(child));
+                drop(wait_w);
                 // SAFETY: this intermediate child's work is done.
                 unsafe { libc::_exit(0) }
             }
-            berth_sys::CloneResult::Child => {}
+            berth_sys::CloneResult::Child => {
+                drop(wait_w);
+                let mut byte = [0u8; 1];
+                while let Err(nix::errno::Errno::EINTR) = nix::unistd::read(&wait_r, &mut byte) {}
+            }
         }
     } else {
         s.chan
