@@ -31,6 +31,8 @@ pub struct Engine {
 pub struct Prepared {
     pub bundle: PathBuf,
     pub root_mount: RootMount,
+    /// The OCI spec, handed to the runtime as it is (no config.json is written).
+    pub spec: oci_spec::runtime::Spec,
 }
 
 impl Engine {
@@ -258,15 +260,12 @@ impl Engine {
         let bundle = self.paths.bundle(&rec.id);
         let root = bundle.join("rootfs");
         std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
-        let config = bundle.join("config.json");
-        berth_sys::write_replace(
-            &config,
-            &serde_json::to_vec(&spec).expect("spec serializes"),
-        )
-        .map_err(|e| Error::io(&config, e))?;
+        let spec = serde_json::from_value(spec)
+            .map_err(|e| Error::Other(format!("the container's OCI spec: {e}")))?;
         Ok(Prepared {
             bundle,
             root_mount: rootfs::root_mount(&self.images, &self.containers, rec)?,
+            spec,
         })
     }
 

@@ -517,10 +517,11 @@ impl Monitor {
         }
         let opts = berth_runtime::CreateOptions {
             id: id.to_string(),
-            bundle: prepared.bundle.clone(),
+            bundle: prepared.bundle,
             console_fd: console_theirs.as_ref().map(|s| s.as_raw_fd()),
-            root_mount: Some(prepared.root_mount.clone()),
+            root_mount: Some(prepared.root_mount),
             create_cwd: true,
+            spec: Some(prepared.spec),
             ..Default::default()
         };
         let created = berth_runtime::create(&state_root, &opts);
@@ -587,7 +588,7 @@ impl Monitor {
         // The run's end releases the endpoints from here on.
         release.disarm();
         let open_stdin = rec.config.open_stdin;
-        drop((rec, attached, prepared, opts, container));
+        drop((rec, attached, opts, container));
         let io = ContainerIo {
             out: out_read,
             err: err_read,

@@ -41,6 +41,10 @@ pub struct CreateOptions {
     pub root_mount: Option<RootMount>,
     /// Create process.cwd inside the container if it does not exist (as Docker does).
     pub create_cwd: bool,
+    /// The spec itself, instead of `bundle/config.json` (the engine: it has just built it,
+    /// and writing it out only for this to read it back costs time on every start and a file
+    /// per running container).
+    pub spec: Option<Spec>,
 }
 
 /// Reads and checks `bundle/config.json`.
@@ -54,6 +58,11 @@ pub fn load_spec(bundle: &Path) -> Result<Spec> {
         path: path.clone(),
         msg: e.to_string(),
     })?;
+    check_spec(spec)
+}
+
+/// Checks what a spec must have for a container to be made of it.
+fn check_spec(spec: Spec) -> Result<Spec> {
     let process = spec
         .process()
         .as_ref()
@@ -101,7 +110,10 @@ pub fn create(root: &StateRoot, opts: &CreateOptions) -> Result<ContainerRecord>
     crate::state::validate_id(&opts.id)?;
     let bundle =
         std::fs::canonicalize(&opts.bundle).ctx(|| format!("bundle {}", opts.bundle.display()))?;
-    let spec = load_spec(&bundle)?;
+    let spec = match &opts.spec {
+        Some(spec) => check_spec(spec.clone())?,
+        None => load_spec(&bundle)?,
+    };
     let linux = spec.linux().clone().unwrap_or_default();
     let process = spec.process().clone().expect("checked by load_spec");
     let root_path = spec

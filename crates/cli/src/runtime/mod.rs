@@ -133,6 +133,8 @@ pub(crate) fn create_options(a: &args::CreateArgs) -> CreateOptions {
         no_new_keyring: a.no_new_keyring,
         root_mount: None,
         create_cwd: false,
+        // The OCI runtime reads the bundle's config.json, as runc does.
+        spec: None,
     }
 }
 
