@@ -4,8 +4,10 @@
 # check that nothing is left (cgroups, monitors). Memory per container is measured two ways:
 # the drop in MemAvailable (everything: monitor, the container's process, kernel objects such as
 # namespaces, cgroups and the overlay mount) and the PSS of the monitor and the container
-# process (what `ps` users would add up). N defaults to 1000 (DENSITY_N); the network mode to
-# none (DENSITY_NETWORK=bridge: the default bridge, a veth and an address each).
+# process (what `ps` users would add up), and as ../shared/anchor-bench weighs docker and podman
+# (the per-container helper's PSS plus the kernel's unreclaimable slab). N defaults to 1000
+# (DENSITY_N); the network mode to none (DENSITY_NETWORK=bridge: the default bridge, a veth and
+# an address each); SETTLE (10 s) lets an earlier run's namespaces go before the first reading.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 berth=$(realpath "${BERTH:-target/release/berth}")
@@ -28,9 +30,12 @@ $b run --rm --network none busybox true
 # Caches dropped before each reading, so the page cache of logs and records does not blur it.
 meminfo() {
     sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; sleep 1
-    awk '/^(MemAvailable|AnonPages|Shmem|Slab|PageTables|KernelStack):/{printf "%s=%s ", $1, $2}' /proc/meminfo
+    awk '/^(MemAvailable|AnonPages|Shmem|Slab|SUnreclaim|PageTables|KernelStack):/{printf "%s=%s ", $1, $2}' /proc/meminfo
 }
 avail() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2:" '$1 == k {print $2}'; }
+# The kernel frees a removed container's network namespace later, from a workqueue: what an
+# earlier run (or bench) removed must be gone before the first reading (the anchors' SETTLE).
+sleep "${SETTLE:-10}"
 m0=$(meminfo)
 before=$(avail "$m0" MemAvailable)
 start=$(date +%s.%N)
@@ -41,12 +46,15 @@ end=$(date +%s.%N)
 m1=$(meminfo)
 after=$(avail "$m1" MemAvailable)
 parts=""
-for k in AnonPages Shmem Slab PageTables KernelStack; do
+for k in AnonPages Shmem Slab SUnreclaim PageTables KernelStack; do
     parts="$parts $k $(( ($(avail "$m1" $k) - $(avail "$m0" $k)) / n )) KiB,"
 done
 pss_kb=0
+monitor_pss_kb=0
 for p in $(pgrep -f "^berth-monitor .*$dir/root" || true); do
-    pss_kb=$((pss_kb + $(awk '/^Pss:/{print $2}' /proc/$p/smaps_rollup)))
+    mp=$(awk '/^Pss:/{print $2}' /proc/$p/smaps_rollup)
+    monitor_pss_kb=$((monitor_pss_kb + mp))
+    pss_kb=$((pss_kb + mp))
     for c in $(cat /proc/$p/task/*/children 2>/dev/null); do
         pss_kb=$((pss_kb + $(awk '/^Pss:/{print $2}' /proc/$c/smaps_rollup 2>/dev/null || echo 0)))
     done
@@ -71,5 +79,9 @@ awk -v n="$n" -v r="$running" -v s="$start" -v e="$end" -v b="$before" -v a="$af
     printf "removed them in %.1f s: %.1f ms each\n", re - rs, (re - rs) * 1000 / n
 }'
 echo "of which (per container):${parts%,}"
+# As ../shared/anchor-bench/03-density.sh weighs docker and podman: the per-container helper's
+# PSS (berth's monitor, by now the relay program) plus the kernel's unreclaimable slab.
+sunreclaim=$(( ($(avail "$m1" SUnreclaim) - $(avail "$m0" SUnreclaim)) / n ))
+echo "anchor measure (monitor PSS + SUnreclaim): $(( monitor_pss_kb / n + sunreclaim )) KiB per container (monitor PSS $(( monitor_pss_kb / n )) KiB)"
 echo "left behind: $left_cgroups cgroup dirs, $left_monitors monitors"
 [ "$left_cgroups" = 0 ] && [ "$left_monitors" = 0 ]
