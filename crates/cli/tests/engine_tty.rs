@@ -449,10 +449,16 @@ fn a_killed_foreground_cli_leaves_the_container_running_and_manageable() {
         .args(["run", "--rm", "--name", "fg2", "busybox", "sleep", "1000"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     common::wait_until("fg2 to run", 10, || {
+        // A run that failed says why.
+        if let Ok(Some(status)) = cli.try_wait() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut cli.stderr.take().unwrap(), &mut err).unwrap();
+            panic!("run --rm fg2 ended ({status}) before it was seen running: {err}");
+        }
         e.ok(&["ps", "--format", "{{.Names}}"]).contains("fg2")
     });
     cli.kill().unwrap();
