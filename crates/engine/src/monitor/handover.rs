@@ -3,7 +3,6 @@
 //! under a name that carries its hash, and exec'd with everything handed over.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -52,10 +51,7 @@ pub(super) fn exec_relay(
     let err = match handover(att, pid, io, log, back, &mut kept) {
         // `_exe` stays open until the exec, which replaces this process.
         Ok((program, args, _exe)) => {
-            let e = std::process::Command::new(&program)
-                .arg0(super::MONITOR_ARG0)
-                .args(args)
-                .exec();
+            let e = exec(&program, args);
             Error::Other(format!("starting the relay {}: {e}", program.display()))
         }
         Err(e) => e,
@@ -64,6 +60,30 @@ pub(super) fn exec_relay(
         let _ = berth_sys::set_cloexec(fd, true);
     }
     err
+}
+
+/// execv(2) of `program` as `berth-monitor ARGS...`. Not `Command::exec`: that resets this
+/// process's signal mask and SIGPIPE's disposition before it tries, so a monitor whose exec
+/// failed would relay on with SIGPIPE at its default and die writing to a client whose
+/// reader went away.
+fn exec(program: &std::path::Path, args: Vec<String>) -> std::io::Error {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = CString::new(program.as_os_str().as_bytes()) else {
+        return std::io::Error::from(std::io::ErrorKind::InvalidInput);
+    };
+    let argv: std::result::Result<Vec<CString>, _> =
+        std::iter::once(super::MONITOR_ARG0.to_string())
+            .chain(args)
+            .map(CString::new)
+            .collect();
+    let Ok(argv) = argv else {
+        return std::io::Error::from(std::io::ErrorKind::InvalidInput);
+    };
+    match nix::unistd::execv(&path, &argv) {
+        Err(e) => e.into(),
+        Ok(never) => match never {},
+    }
 }
 
 /// The relay program, its arguments and berth's own program (to come back to), open; every
