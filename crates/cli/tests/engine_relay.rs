@@ -165,6 +165,11 @@ fn attach_and_detach_through_the_relay() {
     let mut t = Terminal::spawn(cmd, 24, 80);
     t.expect("# ", 10);
     relayed(&e, "sh1");
+    // The prompt crosses the hand-over, but not on the command line, which every user can
+    // read (the log only root): "/ # " would be 2f202320 there.
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", e.monitor_pid("sh1"))).unwrap();
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    assert!(!cmdline.contains("2f202320"), "{cmdline:?}");
     // The starting client, handed over to the relay, still reaches the shell and detaches.
     t.send(b"echo $((6*7))\r");
     t.expect("42", 10);

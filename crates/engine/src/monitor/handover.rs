@@ -49,8 +49,8 @@ pub(super) fn exec_relay(
 ) -> Error {
     let mut kept: Vec<RawFd> = Vec::new();
     let err = match handover(att, pid, io, log, back, &mut kept) {
-        // `_exe` stays open until the exec, which replaces this process.
-        Ok((program, args, _exe)) => {
+        // `_held` stays open until the exec, which replaces this process.
+        Ok((program, args, _held)) => {
             let e = exec(&program, args);
             Error::Other(format!("starting the relay {}: {e}", program.display()))
         }
@@ -86,8 +86,9 @@ fn exec(program: &std::path::Path, args: Vec<String>) -> std::io::Error {
     }
 }
 
-/// The relay program, its arguments and berth's own program (to come back to), open; every
-/// descriptor handed over is added to `kept`.
+/// The relay program, its arguments, and the descriptors they name that this function opened
+/// (berth's own program, to come back to; the log's unfinished lines); every descriptor handed
+/// over is added to `kept`.
 fn handover(
     att: &Attachments,
     pid: i32,
@@ -95,7 +96,7 @@ fn handover(
     log: &LogWriter,
     back: &Back<'_>,
     kept: &mut Vec<RawFd>,
-) -> Result<(PathBuf, Vec<String>, OwnedFd)> {
+) -> Result<(PathBuf, Vec<String>, Vec<OwnedFd>)> {
     let program = program(back.paths)?;
     let fail = |what: &str, e: std::io::Error| Error::Other(format!("handing over {what}: {e}"));
     let mut keep_as = |key: &str, fd: RawFd| -> Result<String> {
@@ -131,15 +132,28 @@ fn handover(
         args.push(format!("log-max-size={max}"));
     }
     args.push(format!("log-max-files={}", policy.max_files));
-    for (key, stream) in [
-        ("log-begun-stdout", Stream::Stdout),
-        ("log-begun-stderr", Stream::Stderr),
-    ] {
-        let begun = log.unfinished(stream);
-        if !begun.is_empty() {
-            args.push(format!("{key}={}", berth_relay::wire::hex(begun)));
-        }
-    }
+    // The lines begun and not ended (up to 16 KiB each) go in a memfd, not on the command
+    // line: /proc/PID/cmdline is readable by every user, the log is not.
+    let (out, err) = (
+        log.unfinished(Stream::Stdout),
+        log.unfinished(Stream::Stderr),
+    );
+    let begun = if out.is_empty() && err.is_empty() {
+        None
+    } else {
+        let fd = nix::sys::memfd::memfd_create(
+            c"berth-log-begun",
+            nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
+        )
+        .map_err(|e| fail("the log's unfinished lines", e.into()))?;
+        let mut file = std::fs::File::from(fd);
+        std::io::Write::write_all(&mut file, out)
+            .and_then(|()| std::io::Write::write_all(&mut file, err))
+            .map_err(|e| fail("the log's unfinished lines", e))?;
+        let key = keep_as("log-begun", file.as_raw_fd())?;
+        args.push(format!("{key},{},{}", out.len(), err.len()));
+        Some(OwnedFd::from(file))
+    };
     let delay = format!("delay={}", back.delay.as_millis());
     for word in [
         back.paths.root().to_string_lossy().as_ref(),
@@ -153,7 +167,11 @@ fn handover(
     let handed = att.to_args();
     kept.extend(attachment_fds(att));
     args.extend(handed.map_err(|e| fail("the attached clients", e))?);
-    Ok((program, args, exe))
+    Ok((
+        program,
+        args,
+        [Some(exe), begun].into_iter().flatten().collect(),
+    ))
 }
 
 /// Every descriptor [`Attachments::to_args`] hands over.
