@@ -165,6 +165,11 @@ fn attach_and_detach_through_the_relay() {
     let mut t = Terminal::spawn(cmd, 24, 80);
     t.expect("# ", 10);
     relayed(&e, "sh1");
+    // The prompt crosses the hand-over, but not on the command line, which every user can
+    // read (the log only root): "/ # " would be 2f202320 there.
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", e.monitor_pid("sh1"))).unwrap();
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    assert!(!cmdline.contains("2f202320"), "{cmdline:?}");
     // The starting client, handed over to the relay, still reaches the shell and detaches.
     t.send(b"echo $((6*7))\r");
     t.expect("42", 10);
@@ -184,4 +189,88 @@ fn attach_and_detach_through_the_relay() {
     let logs = e.ok(&["logs", "sh1"]);
     let line = logs.lines().find(|l| l.contains("echo $((6*7))"));
     assert!(line.is_some_and(|l| l.starts_with("/ # ")), "{logs:?}");
+}
+
+/// Signals `pid` ignores (`SigIgn` of /proc/PID/status).
+fn ignored_signals(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:\t"))
+        .unwrap();
+    u64::from_str_radix(mask.trim(), 16).unwrap()
+}
+
+#[test]
+fn a_monitor_whose_relay_cannot_start_relays_itself_and_survives_a_gone_reader() {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    if common::skip() {
+        return;
+    }
+    let e = Engine::with_busybox();
+    e.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "first",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    // The installed relay program can no longer be run (as on a noexec run root).
+    let program = relayed(&e, "first");
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o644)).unwrap();
+    e.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "talk",
+        "busybox",
+        "sh",
+        "-c",
+        "while :; do echo x; sleep 0.05; done",
+    ]);
+    let monitor = e.monitor_pid("talk");
+    // Past the hand-over, which failed: the monitor relays in-process.
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let exe = std::fs::read_link(format!("/proc/{monitor}/exe")).unwrap();
+    assert!(
+        !exe.to_string_lossy().contains("berth-relay-"),
+        "{}",
+        exe.display()
+    );
+    const SIGPIPE_BIT: u64 = 1 << (13 - 1);
+    let sigpipe_ignored = ignored_signals(monitor) & SIGPIPE_BIT != 0;
+    // A client whose output's reader goes away (while it cannot notice: stopped) is let go;
+    // the monitor writing to that pipe is not killed.
+    let mut client = e
+        .cmd()
+        .args(["attach", "--no-stdin", "talk"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = client.stdout.take().unwrap();
+    let mut byte = [0u8; 1];
+    out.read_exact(&mut byte).unwrap();
+    let cli = nix::unistd::Pid::from_raw(client.id() as i32);
+    nix::sys::signal::kill(cli, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    drop(out);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let alive =
+        std::fs::read_to_string(format!("/proc/{monitor}/stat")).is_ok_and(|s| !s.contains(") Z "));
+    let _ = client.kill();
+    let _ = nix::sys::signal::kill(cli, nix::sys::signal::Signal::SIGCONT);
+    let _ = client.wait();
+    assert!(
+        alive,
+        "the monitor died writing to a client whose reader went away"
+    );
+    assert!(sigpipe_ignored, "the monitor no longer ignores SIGPIPE");
+    e.ok(&["rm", "-f", "first", "talk"]);
 }

@@ -2,7 +2,7 @@
 //! crate docs). Started by the monitor with everything as `key=value` arguments: the
 //! container's init (`pid=`, our child), its stdio (`out=`, `err=`, `pty=`, `stdin=`,
 //! `open-stdin=1`), the log (`log=` path, `log-fd=`, `log-max-size=`, `log-max-files=`, and
-//! the lines begun and not ended, `log-begun-stdout=`/`log-begun-stderr=` in hex), the
+//! the lines begun and not ended, `log-begun=FD,STDOUT_LEN,STDERR_LEN` in a memfd), the
 //! attachments ([`berth_relay::handoff`]), the berth program to return to (`berth=`, an open
 //! descriptor, so an upgrade of the file meanwhile changes nothing) and what to tell it
 //! (`resume=`, repeated). When the container has exited and its output is drained, it execs
@@ -69,15 +69,25 @@ unsafe fn parse(args: Vec<String>) -> Result<Args, String> {
             "log-max-size" => policy.max_size = Some(number(value)?),
             "log-max-files" => policy.max_files = number(value)? as u32,
             "resume" => resume.push(value.to_string()),
-            "log-begun-stdout" | "log-begun-stderr" => {
-                let stream = if key.ends_with("stdout") {
-                    Stream::Stdout
-                } else {
-                    Stream::Stderr
+            "log-begun" => {
+                // FD,STDOUT_LEN,STDERR_LEN: a memfd holding both lines, stdout's first.
+                let bad = || format!("{key}: malformed: {value:?}");
+                let mut parts = value.split(',');
+                let (Some(fd), Some(out), Some(err), None) =
+                    (parts.next(), parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(bad());
                 };
-                let bytes = berth_relay::wire::unhex(value)
-                    .ok_or_else(|| format!("{key}: not hex: {value:?}"))?;
-                begun.push((stream, bytes));
+                let file = std::fs::File::from(unsafe { take(fd) }?);
+                let mut at = 0;
+                for (stream, len) in [(Stream::Stdout, out), (Stream::Stderr, err)] {
+                    let len = number(len)? as usize;
+                    let mut bytes = vec![0u8; len];
+                    std::os::unix::fs::FileExt::read_exact_at(&file, &mut bytes, at)
+                        .map_err(|e| format!("{key}: {e}"))?;
+                    at += len as u64;
+                    begun.push((stream, bytes));
+                }
             }
             _ => return Err(format!("unexpected argument {arg:?}")),
         }

@@ -3,7 +3,6 @@
 //! under a name that carries its hash, and exec'd with everything handed over.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -50,12 +49,9 @@ pub(super) fn exec_relay(
 ) -> Error {
     let mut kept: Vec<RawFd> = Vec::new();
     let err = match handover(att, pid, io, log, back, &mut kept) {
-        // `_exe` stays open until the exec, which replaces this process.
-        Ok((program, args, _exe)) => {
-            let e = std::process::Command::new(&program)
-                .arg0(super::MONITOR_ARG0)
-                .args(args)
-                .exec();
+        // `_held` stays open until the exec, which replaces this process.
+        Ok((program, args, _held)) => {
+            let e = exec(&program, args);
             Error::Other(format!("starting the relay {}: {e}", program.display()))
         }
         Err(e) => e,
@@ -66,8 +62,33 @@ pub(super) fn exec_relay(
     err
 }
 
-/// The relay program, its arguments and berth's own program (to come back to), open; every
-/// descriptor handed over is added to `kept`.
+/// execv(2) of `program` as `berth-monitor ARGS...`. Not `Command::exec`: that resets this
+/// process's signal mask and SIGPIPE's disposition before it tries, so a monitor whose exec
+/// failed would relay on with SIGPIPE at its default and die writing to a client whose
+/// reader went away.
+fn exec(program: &std::path::Path, args: Vec<String>) -> std::io::Error {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = CString::new(program.as_os_str().as_bytes()) else {
+        return std::io::Error::from(std::io::ErrorKind::InvalidInput);
+    };
+    let argv: std::result::Result<Vec<CString>, _> =
+        std::iter::once(super::MONITOR_ARG0.to_string())
+            .chain(args)
+            .map(CString::new)
+            .collect();
+    let Ok(argv) = argv else {
+        return std::io::Error::from(std::io::ErrorKind::InvalidInput);
+    };
+    match nix::unistd::execv(&path, &argv) {
+        Err(e) => e.into(),
+        Ok(never) => match never {},
+    }
+}
+
+/// The relay program, its arguments, and the descriptors they name that this function opened
+/// (berth's own program, to come back to; the log's unfinished lines); every descriptor handed
+/// over is added to `kept`.
 fn handover(
     att: &Attachments,
     pid: i32,
@@ -75,7 +96,7 @@ fn handover(
     log: &LogWriter,
     back: &Back<'_>,
     kept: &mut Vec<RawFd>,
-) -> Result<(PathBuf, Vec<String>, OwnedFd)> {
+) -> Result<(PathBuf, Vec<String>, Vec<OwnedFd>)> {
     let program = program(back.paths)?;
     let fail = |what: &str, e: std::io::Error| Error::Other(format!("handing over {what}: {e}"));
     let mut keep_as = |key: &str, fd: RawFd| -> Result<String> {
@@ -111,15 +132,28 @@ fn handover(
         args.push(format!("log-max-size={max}"));
     }
     args.push(format!("log-max-files={}", policy.max_files));
-    for (key, stream) in [
-        ("log-begun-stdout", Stream::Stdout),
-        ("log-begun-stderr", Stream::Stderr),
-    ] {
-        let begun = log.unfinished(stream);
-        if !begun.is_empty() {
-            args.push(format!("{key}={}", berth_relay::wire::hex(begun)));
-        }
-    }
+    // The lines begun and not ended (up to 16 KiB each) go in a memfd, not on the command
+    // line: /proc/PID/cmdline is readable by every user, the log is not.
+    let (out, err) = (
+        log.unfinished(Stream::Stdout),
+        log.unfinished(Stream::Stderr),
+    );
+    let begun = if out.is_empty() && err.is_empty() {
+        None
+    } else {
+        let fd = nix::sys::memfd::memfd_create(
+            c"berth-log-begun",
+            nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
+        )
+        .map_err(|e| fail("the log's unfinished lines", e.into()))?;
+        let mut file = std::fs::File::from(fd);
+        std::io::Write::write_all(&mut file, out)
+            .and_then(|()| std::io::Write::write_all(&mut file, err))
+            .map_err(|e| fail("the log's unfinished lines", e))?;
+        let key = keep_as("log-begun", file.as_raw_fd())?;
+        args.push(format!("{key},{},{}", out.len(), err.len()));
+        Some(OwnedFd::from(file))
+    };
     let delay = format!("delay={}", back.delay.as_millis());
     for word in [
         back.paths.root().to_string_lossy().as_ref(),
@@ -133,7 +167,11 @@ fn handover(
     let handed = att.to_args();
     kept.extend(attachment_fds(att));
     args.extend(handed.map_err(|e| fail("the attached clients", e))?);
-    Ok((program, args, exe))
+    Ok((
+        program,
+        args,
+        [Some(exe), begun].into_iter().flatten().collect(),
+    ))
 }
 
 /// Every descriptor [`Attachments::to_args`] hands over.
