@@ -877,6 +877,35 @@ fn resolvers_of(id: &str) -> Vec<i32> {
 }
 
 #[test]
+fn a_container_holding_port_53_is_refused_a_dns_network_clearly() {
+    if common::skip() {
+        return;
+    }
+    let e = TestEngine::with_busybox();
+    e.ok(&["network", "create", "--subnet", "10.213.23.0/24", "named"]);
+    // Its own DNS-like server on TCP port 53 of every address, 127.0.0.11 included.
+    e.ok(&["run", "-d", "--name", "own53", "busybox", "nc", "-l", "-p", "53"]);
+    common::wait_until("the container's server to listen", 10, || {
+        e.run(&["exec", "own53", "sh", "-c", "netstat -ltn | grep -q ':53 '"])
+            .status
+            .success()
+    });
+    let before = e.ok(&["exec", "own53", "cat", "/etc/resolv.conf"]);
+    let out = e.run(&["network", "connect", "named", "own53"]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("port 53"), "{err}");
+    // Nothing changed: no link, the same resolvers, the record without the network.
+    assert_eq!(e.ok(&["exec", "own53", "cat", "/etc/resolv.conf"]), before);
+    let links = e.ok(&["exec", "own53", "ip", "-o", "link"]);
+    assert!(!links.contains("eth1"), "{links}");
+    let nets = e.ok(&["inspect", "-f", "{{json .NetworkSettings.Networks}}", "own53"]);
+    assert!(!nets.contains("named"), "{nets}");
+    e.ok(&["rm", "-f", "own53"]);
+    e.ok(&["network", "rm", "named"]);
+}
+
+#[test]
 fn a_container_that_joins_a_user_network_later_resolves_names() {
     if common::skip() {
         return;

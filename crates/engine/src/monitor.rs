@@ -566,12 +566,16 @@ impl Monitor {
             }
         };
         container.start()?;
+        let pid_start = berth_runtime::state::process_start_time(pid).unwrap_or(0);
+        if dns.is_some() {
+            engine.note_resolver(id, pid, pid_start);
+        }
         let now = berth_sys::time::rfc3339(SystemTime::now());
         let monitor_pid = std::process::id() as i32;
         engine.containers.update(id, |r| {
             r.state.status = Status::Running;
             r.state.pid = pid;
-            r.state.pid_start = berth_runtime::state::process_start_time(pid).unwrap_or(0);
+            r.state.pid_start = pid_start;
             r.state.monitor_pid = monitor_pid;
             r.state.monitor_start =
                 berth_runtime::state::process_start_time(monitor_pid).unwrap_or(0);

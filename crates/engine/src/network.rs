@@ -251,18 +251,26 @@ impl Engine {
         if rec.is_running() && alive(rec.state.pid, rec.state.pid_start) {
             let index = list.len();
             let att = self.reserve_one(&rec, &attach, Vec::new(), index)?;
-            let ns = open_netns(rec.state.pid)?;
+            let release = || {
+                let _ = self.networks.release(&rec.id, Some(&att.network.id), true);
+            };
+            let ns = open_netns(rec.state.pid).inspect_err(|_| release())?;
+            // A resolver (the monitor's, or one an earlier connect started) answers the new
+            // network's names as soon as resolv.conf sends the container to it; made sure of
+            // before anything is plumbed, so a container that holds port 53 itself is
+            // refused with nothing changed.
+            if att.network.dns {
+                self.ensure_resolver(&rec, ns.as_fd())
+                    .inspect_err(|_| release())?;
+            }
             if let Err(e) = self
                 .networks
                 .plumb(&att.network, &att.endpoint, ns.as_fd(), false)
             {
-                let _ = self.networks.release(&rec.id, Some(&att.network.id), true);
+                release();
                 return Err(e.into());
             }
             if att.network.dns {
-                // A resolver (the monitor's, or one an earlier connect started) answers the
-                // new network's names as soon as resolv.conf sends the container to it.
-                self.ensure_resolver(&rec, ns.as_fd())?;
                 crate::rootfs::point_dns(&self.paths, &self.containers, &rec.id, true)?;
             }
         }
@@ -286,7 +294,17 @@ impl Engine {
     ) -> Result<()> {
         let socks = match berth_network::dns::bind_in(ns) {
             Ok(s) => s,
-            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => return Ok(()),
+            // Ours (the monitor's, or one an earlier connect started), or the container's own
+            // server on port 53, which berth's resolver cannot share the address with.
+            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => {
+                if self.resolver_serves(&rec.id, rec.state.pid, rec.state.pid_start) {
+                    return Ok(());
+                }
+                return Err(Error::Conflict(format!(
+                    "container {} listens on port 53 of 127.0.0.11 itself: berth's DNS resolver cannot serve it there",
+                    rec.name
+                )));
+            }
             Err(e) => {
                 return Err(Error::Other(format!(
                     "starting the container's DNS resolver: {e}"
@@ -299,7 +317,25 @@ impl Engine {
             rec.state.pid,
             rec.state.pid_start,
             socks,
-        )
+        )?;
+        self.note_resolver(&rec.id, rec.state.pid, rec.state.pid_start);
+        Ok(())
+    }
+
+    /// Notes that a berth resolver serves the run of container `id` whose init is `pid`
+    /// (started at `start`), in its run directory.
+    pub(crate) fn note_resolver(&self, id: &str, pid: i32, start: u64) {
+        let _ = berth_sys::write_replace(
+            &self.paths.bundle(id).join("resolver"),
+            format!("{pid} {start}").as_bytes(),
+        );
+    }
+
+    /// Whether a berth resolver serves this run of container `id` (a note of an earlier run
+    /// names another init).
+    fn resolver_serves(&self, id: &str, pid: i32, start: u64) -> bool {
+        std::fs::read_to_string(self.paths.bundle(id).join("resolver"))
+            .is_ok_and(|t| t == format!("{pid} {start}"))
     }
 
     /// `network disconnect`.
