@@ -884,7 +884,9 @@ fn a_container_holding_port_53_is_refused_a_dns_network_clearly() {
     let e = TestEngine::with_busybox();
     e.ok(&["network", "create", "--subnet", "10.213.23.0/24", "named"]);
     // Its own DNS-like server on TCP port 53 of every address, 127.0.0.11 included.
-    e.ok(&["run", "-d", "--name", "own53", "busybox", "nc", "-l", "-p", "53"]);
+    e.ok(&[
+        "run", "-d", "--name", "own53", "busybox", "nc", "-l", "-p", "53",
+    ]);
     common::wait_until("the container's server to listen", 10, || {
         e.run(&["exec", "own53", "sh", "-c", "netstat -ltn | grep -q ':53 '"])
             .status
@@ -899,7 +901,12 @@ fn a_container_holding_port_53_is_refused_a_dns_network_clearly() {
     assert_eq!(e.ok(&["exec", "own53", "cat", "/etc/resolv.conf"]), before);
     let links = e.ok(&["exec", "own53", "ip", "-o", "link"]);
     assert!(!links.contains("eth1"), "{links}");
-    let nets = e.ok(&["inspect", "-f", "{{json .NetworkSettings.Networks}}", "own53"]);
+    let nets = e.ok(&[
+        "inspect",
+        "-f",
+        "{{json .NetworkSettings.Networks}}",
+        "own53",
+    ]);
     assert!(!nets.contains("named"), "{nets}");
     e.ok(&["rm", "-f", "own53"]);
     e.ok(&["network", "rm", "named"]);
