@@ -46,7 +46,9 @@ pub fn commit_layer(
     let blob_size = std::fs::metadata(store.content().blob_path(&blob)).map_or(0, |m| m.len());
 
     let mut config = store.config(base)?;
-    let now = berth_sys::time::rfc3339(SystemTime::now());
+    // Go's form, as Docker writes it: a tool that converts the config (skopeo to OCI)
+    // writes the same bytes back, so the image keeps its id.
+    let now = berth_sys::time::rfc3339_nano(SystemTime::now());
     config.created = Some(now.clone());
     config.author = opts.author.clone();
     config.config = opts.config.clone();

@@ -43,7 +43,9 @@ pub fn import_rootfs(
     let layer_size = std::fs::metadata(store.content().blob_path(&layer)).map_or(0, |m| m.len());
     let layer_type = layer_media_type(store, &layer)?;
 
-    let now = berth_sys::time::rfc3339(SystemTime::now());
+    // Go's form, as Docker writes it: a tool that converts the config (skopeo to OCI)
+    // writes the same bytes back, so the image keeps its id.
+    let now = berth_sys::time::rfc3339_nano(SystemTime::now());
     let platform = host_platform();
     let config = ImageConfig {
         created: Some(now.clone()),

@@ -18,6 +18,23 @@ pub fn rfc3339(t: SystemTime) -> String {
     )
 }
 
+/// `t` as Go's `time.RFC3339Nano` writes a UTC time, `2006-01-02T15:04:05.999999999Z`, where
+/// the nines mean trailing zeros (and a bare dot) are left out: the form of the times in
+/// Docker's image configs and json-file logs, which tools compare byte for byte (skopeo keeps
+/// a config unchanged only if Go would write it the same).
+pub fn rfc3339_nano(t: SystemTime) -> String {
+    let mut s = rfc3339(t);
+    s.pop(); // the `Z`
+    while s.ends_with('0') {
+        s.pop();
+    }
+    if s.ends_with('.') {
+        s.pop();
+    }
+    s.push('Z');
+    s
+}
+
 /// Parses an RFC 3339 date-time: `2006-01-02T15:04:05Z`, with optional fractional seconds (digits
 /// past the ninth are dropped) and a `Z` or `+hh:mm`/`-hh:mm` offset; `t` and `z` may be lower
 /// case, and a space may stand for the `T`. `None` for anything else, including out-of-range fields
@@ -133,6 +150,24 @@ mod tests {
         assert_eq!(rfc3339(t), "2026-11-18T11:06:40.000000005Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert!(rfc3339(leap).starts_with("2000-02-29T00:00:00"));
+    }
+
+    #[test]
+    fn nano_form_drops_trailing_zeros_as_go_does() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        assert_eq!(rfc3339_nano(t), "2026-11-18T11:06:40Z");
+        assert_eq!(
+            rfc3339_nano(t + Duration::from_millis(120)),
+            "2026-11-18T11:06:40.12Z"
+        );
+        assert_eq!(
+            rfc3339_nano(t + Duration::from_nanos(5)),
+            "2026-11-18T11:06:40.000000005Z"
+        );
+        assert_eq!(
+            parse_rfc3339(&rfc3339_nano(t + Duration::from_nanos(10))),
+            Some(t + Duration::from_nanos(10))
+        );
     }
 
     #[test]

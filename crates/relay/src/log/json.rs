@@ -24,16 +24,7 @@ pub fn encode(out: &mut Vec<u8>, stream: Stream, log: &[u8], time_text: &str) {
 /// `t` as Go's `time.RFC3339Nano` formats a UTC time: `2006-01-02T15:04:05.999999999Z`, where
 /// the nines mean trailing zeros (and a bare dot) are left out.
 pub fn docker_time(t: SystemTime) -> String {
-    let mut s = crate::time::rfc3339(t);
-    s.pop(); // the `Z`
-    while s.ends_with('0') {
-        s.pop();
-    }
-    if s.ends_with('.') {
-        s.pop();
-    }
-    s.push('Z');
-    s
+    crate::time::rfc3339_nano(t)
 }
 
 /// A JSON string of `s`. Valid UTF-8 passes through except what Go escapes: `"` and `\`,
