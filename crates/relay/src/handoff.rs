@@ -52,6 +52,26 @@ impl Attachments {
         Ok(args)
     }
 
+    /// The descriptors [`to_args`](Self::to_args) hands over (to make close-on-exec again
+    /// should the exec fail).
+    pub fn fds(&self) -> Vec<RawFd> {
+        let mut fds: Vec<RawFd> = [&self.launcher, &self.listener]
+            .into_iter()
+            .flatten()
+            .map(|f| f.as_raw_fd())
+            .collect();
+        for c in self.clients.iter().filter(|c| !c.gone) {
+            fds.push(c.control.as_raw_fd());
+            fds.extend(
+                [&c.stdin, &c.stdout, &c.stderr]
+                    .into_iter()
+                    .flatten()
+                    .map(|f| f.as_raw_fd()),
+            );
+        }
+        fds
+    }
+
     /// Takes over what [`to_args`](Self::to_args) handed over; arguments that are not its own
     /// are returned, in order.
     ///
@@ -145,10 +165,9 @@ mod tests {
         let mut args = a.to_args().unwrap();
         args.push("pid=7".into());
         // The descriptors now survive an exec.
-        for fd in [
-            a.launcher.as_ref().unwrap().as_raw_fd(),
-            a.clients[0].control.as_raw_fd(),
-        ] {
+        // Launcher, the client's control and its stdout: all named by fds().
+        assert_eq!(a.fds().len(), 3);
+        for fd in a.fds() {
             let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap();
             let flags = info
                 .lines()

@@ -165,30 +165,11 @@ fn handover(
         args.push(format!("resume={word}"));
     }
     let handed = att.to_args();
-    kept.extend(attachment_fds(att));
+    kept.extend(att.fds());
     args.extend(handed.map_err(|e| fail("the attached clients", e))?);
     Ok((
         program,
         args,
         [Some(exe), begun].into_iter().flatten().collect(),
     ))
-}
-
-/// Every descriptor [`Attachments::to_args`] hands over.
-fn attachment_fds(att: &Attachments) -> Vec<RawFd> {
-    let mut fds: Vec<RawFd> = [&att.launcher, &att.listener]
-        .into_iter()
-        .flatten()
-        .map(|f| f.as_raw_fd())
-        .collect();
-    for c in &att.clients {
-        fds.push(c.control.as_raw_fd());
-        fds.extend(
-            [&c.stdin, &c.stdout, &c.stderr]
-                .into_iter()
-                .flatten()
-                .map(|f| f.as_raw_fd()),
-        );
-    }
-    fds
 }
