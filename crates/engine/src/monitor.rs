@@ -164,14 +164,13 @@ fn serve_resolver(paths: Paths, id: &str, pid: &str, start: &str) -> i32 {
     let (Ok(pid), Ok(start)) = (pid.parse::<i32>(), start.parse::<u64>()) else {
         return 125;
     };
-    // SAFETY: pidfd_open takes no pointers.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
-    if pidfd < 0 || !crate::record::alive(pid, start) {
+    let Some(pidfd) = berth_relay::sys::pidfd_open(pid) else {
+        return 0;
+    };
+    if !crate::record::alive(pid, start) {
         // The container is gone already (or its pid is another process's now).
         return 0;
     }
-    // SAFETY: a new descriptor we own.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     let engine = match Engine::open(paths) {
         Ok(e) => e,
         Err(_) => return 125,
@@ -180,11 +179,7 @@ fn serve_resolver(paths: Paths, id: &str, pid: &str, start: &str) -> i32 {
         return 125;
     };
     // The sockets hold the container's network namespace: they go when its init does.
-    let mut pfd = [nix::poll::PollFd::new(
-        std::os::fd::AsFd::as_fd(&pidfd),
-        nix::poll::PollFlags::POLLIN,
-    )];
-    while nix::poll::poll(&mut pfd, nix::poll::PollTimeout::NONE).is_err() {}
+    while !berth_relay::sys::wait_for(&pidfd, berth_relay::sys::POLLIN, -1) {}
     drop(server);
     0
 }

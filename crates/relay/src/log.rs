@@ -226,7 +226,7 @@ impl LogWriter {
     /// Logs `data`, read from the container's `stream` at `now`: every complete line, and pieces
     /// of `MAX_LINE` bytes of a line that long; the rest waits for the next call.
     pub fn write(&mut self, stream: Stream, data: &[u8], now: SystemTime) -> io::Result<()> {
-        let time = json::docker_time(now);
+        let time = crate::time::rfc3339_nano(now);
         let mut rest = data;
         let mut pending = std::mem::take(&mut self.partial[slot(stream)]);
         let result = (|| {
@@ -272,7 +272,7 @@ impl LogWriter {
     /// The container's output has ended: logs what is left of unfinished lines, each with the
     /// newline Docker's json-file driver adds to a last line.
     pub fn flush_partial(&mut self, now: SystemTime) -> io::Result<()> {
-        let time = json::docker_time(now);
+        let time = crate::time::rfc3339_nano(now);
         for stream in [Stream::Stdout, Stream::Stderr] {
             let mut line = std::mem::take(&mut self.partial[slot(stream)]);
             if !line.is_empty() {

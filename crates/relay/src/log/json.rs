@@ -4,8 +4,6 @@
 //! U+FFFD; the time in Go's RFC 3339 with nanoseconds, trailing zeros dropped. (Reading lines
 //! back is the engine's: it needs a JSON parser, which this crate goes without.)
 
-use std::time::SystemTime;
-
 use super::Stream;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -19,12 +17,6 @@ pub fn encode(out: &mut Vec<u8>, stream: Stream, log: &[u8], time_text: &str) {
     out.extend_from_slice(b"\",\"time\":\"");
     out.extend_from_slice(time_text.as_bytes());
     out.extend_from_slice(b"\"}\n");
-}
-
-/// `t` as Go's `time.RFC3339Nano` formats a UTC time: `2006-01-02T15:04:05.999999999Z`, where
-/// the nines mean trailing zeros (and a bare dot) are left out.
-pub fn docker_time(t: SystemTime) -> String {
-    crate::time::rfc3339_nano(t)
 }
 
 /// A JSON string of `s`. Valid UTF-8 passes through except what Go escapes: `"` and `\`,
@@ -84,7 +76,6 @@ fn push_string(out: &mut Vec<u8>, s: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, UNIX_EPOCH};
 
     fn encoded(log: &[u8]) -> String {
         let mut out = Vec::new();
@@ -124,20 +115,6 @@ mod tests {
         assert_eq!(
             encoded("\u{2028}é\u{2029}日本".as_bytes()),
             "\"\\u2028é\\u2029日本\""
-        );
-    }
-
-    #[test]
-    fn time_drops_trailing_zeros_like_go() {
-        let t = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
-        assert_eq!(docker_time(t), "2026-11-18T11:06:40Z");
-        assert_eq!(
-            docker_time(t + Duration::from_millis(120)),
-            "2026-11-18T11:06:40.12Z"
-        );
-        assert_eq!(
-            docker_time(t + Duration::from_nanos(5)),
-            "2026-11-18T11:06:40.000000005Z"
         );
     }
 
