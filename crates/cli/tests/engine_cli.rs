@@ -312,13 +312,10 @@ fn a_killed_monitor_leaves_a_truthful_ps_and_a_removable_container() {
         ]);
         let v = e.inspect("orphan");
         let pid = v["State"]["Pid"].as_i64().unwrap() as i32;
-        let monitor = e.monitor_pid("orphan");
         if network == "none" {
-            common::wait_until("the monitor to become the relay", 10, || {
-                std::fs::read_link(format!("/proc/{monitor}/exe"))
-                    .is_ok_and(|p| p.to_string_lossy().contains("berth-relay-"))
-            });
+            e.wait_relayed("orphan");
         }
+        let monitor = e.monitor_pid("orphan");
         for p in [monitor, pid] {
             nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(p),

@@ -5,29 +5,10 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::engine::Engine;
 use common::pty::Terminal;
 
 const CTRL_P_CTRL_Q: &[u8] = b"\x10\x11";
-
-/// Waits until container `name`'s monitor is the relay program; returns that program's path.
-fn relayed(e: &Engine, name: &str) -> PathBuf {
-    let pid = e.monitor_pid(name);
-    let exe = || std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
-    let comm = || std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    // Still named as the monitor (once the relay has named itself), for ps and for berth.
-    common::wait_until("the monitor to become the relay", 10, || {
-        exe()
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("berth-relay-"))
-            && comm().trim() == "berth-monitor"
-    });
-    let exe = exe();
-    assert!(exe.starts_with(e.runroot.path()), "{}", exe.display());
-    exe
-}
 
 #[test]
 fn the_relay_logs_and_the_exit_is_recorded() {
@@ -58,9 +39,9 @@ fn the_relay_logs_and_the_exit_is_recorded() {
         "sleep",
         "100",
     ]);
-    let program = relayed(&e, "r");
+    let program = e.wait_relayed("r");
     // One program on disk serves every container of the run root.
-    assert_eq!(relayed(&e, "idle"), program);
+    assert_eq!(e.wait_relayed("idle"), program);
     common::wait_until("the output to be logged", 10, || {
         e.ok(&["logs", "r"]).contains("out")
     });
@@ -103,7 +84,7 @@ fn restarts_and_rm_run_after_the_relay() {
         "-c",
         "echo run; sleep 0.5; exit 1",
     ]);
-    relayed(&e, "flaky");
+    e.wait_relayed("flaky");
     common::wait_until("restarts to finish", 20, || {
         let v = e.inspect("flaky");
         v["State"]["Status"] == "exited" && v["RestartCount"] == 2
@@ -164,7 +145,7 @@ fn attach_and_detach_through_the_relay() {
     ]);
     let mut t = Terminal::spawn(cmd, 24, 80);
     t.expect("# ", 10);
-    relayed(&e, "sh1");
+    e.wait_relayed("sh1");
     // The prompt crosses the hand-over, but not on the command line, which every user can
     // read (the log only root): "/ # " would be 2f202320 there.
     let cmdline = std::fs::read(format!("/proc/{}/cmdline", e.monitor_pid("sh1"))).unwrap();
@@ -221,7 +202,7 @@ fn a_monitor_whose_relay_cannot_start_relays_itself_and_survives_a_gone_reader()
         "100",
     ]);
     // The installed relay program can no longer be run (as on a noexec run root).
-    let program = relayed(&e, "first");
+    let program = e.wait_relayed("first");
     std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o644)).unwrap();
     e.ok(&[
         "run",

@@ -929,11 +929,7 @@ fn a_container_that_joins_a_user_network_later_resolves_names() {
     assert!(!e.run(&["exec", "late", "nslookup", "svc"]).status.success());
     // On the default bridge alone there is no resolver to serve, so the monitor became the
     // small relay program; joining a user network starts a resolver of the container's own.
-    let monitor = e.monitor_pid("late");
-    common::wait_until("the monitor to become the relay", 10, || {
-        std::fs::read_link(format!("/proc/{monitor}/exe"))
-            .is_ok_and(|p| p.to_string_lossy().contains("berth-relay-"))
-    });
+    e.wait_relayed("late");
     let late_id = e.inspect("late")["Id"].as_str().unwrap().to_string();
     assert!(resolvers_of(&late_id).is_empty());
 

@@ -144,6 +144,24 @@ impl Engine {
         record["state"]["monitor_pid"].as_i64().unwrap() as i32
     }
 
+    /// Waits until running container `name`'s monitor has become the relay program (its exe
+    /// `berth-relay-<hash>` in this run root, its name still `berth-monitor`); returns the
+    /// program's path.
+    pub fn wait_relayed(&self, name: &str) -> PathBuf {
+        let pid = self.monitor_pid(name);
+        let exe = || std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+        let comm = || std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        super::wait_until("the monitor to become the relay", 10, || {
+            exe()
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("berth-relay-"))
+                && comm().trim() == "berth-monitor"
+        });
+        let exe = exe();
+        assert!(exe.starts_with(self.runroot.path()), "{}", exe.display());
+        exe
+    }
+
     /// The ids `images -q --no-trunc` lists.
     pub fn image_ids(&self) -> Vec<String> {
         self.ok(&["images", "-q", "--no-trunc"])
